@@ -57,6 +57,8 @@ pub fn run_argv(docker: &Path, spec: &ContainerSpec) -> Vec<OsString> {
     argv.push(docker.as_os_str());
     argv.extend(["run", "-d", "--init", "--name", &spec.name]);
     argv.extend(["--security-opt", "no-new-privileges"]);
+    // Images are built locally; a missing one is an error to report, never a download.
+    argv.extend(["--pull", "never"]);
     for (key, value) in &spec.labels {
         argv.extend(["--label", &format!("{key}={value}")]);
     }
