@@ -5,13 +5,17 @@
 //! here is reachable from tests.
 
 pub mod args;
+pub mod call;
 pub mod container;
 pub mod dry_run;
 pub mod error;
 pub mod host;
 pub mod settings;
+pub mod solve;
 
 use std::io::Write;
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use anyhow::Context;
 
@@ -21,14 +25,14 @@ use crate::host::Host;
 use crate::settings::Settings;
 
 /// Runs one parsed command line against `host`, writing data to `stdout`.
-pub fn execute(cli: Cli, host: &Host, stdout: &mut dyn Write) -> anyhow::Result<u8> {
+pub async fn execute(cli: Cli, host: &Host, stdout: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Run(args) => run(&args, host, stdout),
+        Command::Run(args) => run(&args, host, stdout).await,
     }
 }
 
 /// `evals-runner run`.
-fn run(args: &RunArgs, host: &Host, stdout: &mut dyn Write) -> anyhow::Result<u8> {
+async fn run(args: &RunArgs, host: &Host, stdout: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
     let settings = Settings::resolve(&args.model, &args.common, host)?;
     eprintln!("{}", settings.logging.summary_line());
     let evals = evals_pipeline::discover(&host.cwd, &settings.pattern).map_err(|err| {
@@ -38,15 +42,46 @@ fn run(args: &RunArgs, host: &Host, stdout: &mut dyn Write) -> anyhow::Result<u8
         )
     })?;
     if !args.dry_run {
-        return Err(UserError::new(
-            "starting containers is not available in this build",
-            "pass `--dry-run` to see each eval's `docker run` command line",
-        )
-        .into());
+        return solve(args, settings, evals, host).await;
     }
     for line in dry_run::lines(&settings, &evals)? {
         serde_json::to_writer(&mut *stdout, &line).context("cannot write to standard output")?;
         writeln!(stdout).context("cannot write to standard output")?;
     }
     Ok(error::EXIT_OK)
+}
+
+/// `run` for real: the mock model when asked for, every eval, and the manifest.
+async fn solve(
+    args: &RunArgs,
+    settings: Settings,
+    evals: Vec<evals_pipeline::EvalDir>,
+    host: &Host,
+) -> anyhow::Result<u8> {
+    let clock = solve::RunClock {
+        started: SystemTime::now(),
+    };
+    let output = match &args.output {
+        Some(output) => host.absolute(output),
+        None => host.cwd.join("generated").join(format!(
+            "{}-{}",
+            solve::sanitize_name(&settings.model.to_string()),
+            clock.run_id()
+        )),
+    };
+    let mock = match &settings.model {
+        settings::ModelRef::Mock { .. } => Some(
+            evals_mock_model::serve(evals_mock_model::MockConfig::default())
+                .await
+                .context("cannot start the built-in mock model")?,
+        ),
+        _ => None,
+    };
+    let runtime = Arc::new(call::Runtime {
+        docker: evals_docker_exec::Docker::new(&settings.docker),
+        settings,
+        mock,
+        lines: Arc::new(|line: &str| eprintln!("{line}")),
+    });
+    solve::solve(runtime, evals, &host.cwd, &output, &clock).await
 }

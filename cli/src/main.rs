@@ -17,9 +17,12 @@ fn main() -> ExitCode {
         .without_time()
         .with_target(false)
         .init();
-    let outcome = Host::capture()
+    let outcome = tokio::runtime::Runtime::new()
         .map_err(anyhow::Error::from)
-        .and_then(|host| evals_cli::execute(cli, &host, &mut std::io::stdout().lock()));
+        .and_then(|runtime| {
+            let host = Host::capture()?;
+            runtime.block_on(evals_cli::execute(cli, &host, &mut std::io::stdout()))
+        });
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(error) => evals_cli::error::report(&error),

@@ -29,7 +29,7 @@ pub const LOG_TAIL_LINES: usize = 30;
 #[non_exhaustive]
 pub enum StartError {
     /// `docker run` itself failed.
-    #[error("{source}")]
+    #[error("cannot start the container")]
     Docker {
         /// Docker's failure, with its own message.
         #[source]

@@ -41,7 +41,7 @@ impl fmt::Debug for Secret {
 #[non_exhaustive]
 pub enum DockerError {
     /// The docker client could not be started at all.
-    #[error("cannot run `{program}`: {source}")]
+    #[error("cannot run `{program}`")]
     Spawn {
         /// The docker client's path.
         program: PathBuf,
@@ -86,7 +86,7 @@ impl Docker {
         env: &[(String, Secret)],
     ) -> Result<String, DockerError> {
         trace!(program = %self.program.display(), ?args, "docker");
-        let mut expression = duct::cmd(&self.program, args)
+        let mut expression = duct::cmd(self.program.as_os_str(), args)
             .stdout_capture()
             .stderr_capture()
             .unchecked();
@@ -133,7 +133,7 @@ impl Docker {
         mut line: impl FnMut(&str),
     ) -> Result<(), DockerError> {
         trace!(program = %self.program.display(), ?args, "docker (streamed)");
-        let reader = duct::cmd(&self.program, args)
+        let reader = duct::cmd(self.program.as_os_str(), args)
             .stderr_to_stdout()
             .unchecked()
             .reader()
@@ -169,6 +169,25 @@ mod tests {
         let secret = Secret::new("sk-123");
         assert_eq!(format!("{secret:?}"), "[redacted]");
         assert_eq!(secret.expose(), "sk-123");
+    }
+
+    #[test]
+    fn a_bare_program_name_is_looked_up_on_path() {
+        let shell = Docker::new("sh");
+        assert_eq!(
+            shell.output(&args(["-c", "echo found"]), &[]).unwrap(),
+            "found"
+        );
+    }
+
+    #[test]
+    fn secrets_reach_the_child_environment_only() {
+        let shell = Docker::new("sh");
+        let env = [("EVALS_TEST_SECRET".to_owned(), Secret::new("s3cret"))];
+        let output = shell
+            .output(&args(["-c", "printf %s \"$EVALS_TEST_SECRET\""]), &env)
+            .unwrap();
+        assert_eq!(output, "s3cret");
     }
 
     #[test]

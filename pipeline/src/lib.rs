@@ -15,6 +15,8 @@
 //! ```
 
 pub mod discover;
+pub mod files;
+pub mod prompt;
 mod requirements;
 
 pub use discover::{DEFAULT_PATTERN, DiscoverError, EvalDir, discover};
