@@ -72,8 +72,10 @@ pub fn fallback_prompt(schema: &Value) -> String {
 pub fn push_files(prompt: &mut String, files: &[PromptFile]) {
     prompt.push_str("<files>\n");
     for file in files {
+        // Contents go between the tags exactly, so an answer that returns them unchanged
+        // reproduces the file byte for byte.
         prompt.push_str(&format!(
-            "<file path=\"{}\">\n{}\n</file>\n",
+            "<file path=\"{}\">{}</file>\n",
             file.path, file.content
         ));
     }
@@ -148,7 +150,7 @@ mod tests {
         }];
         assert_eq!(
             solver_prompt("Do it.\n", &files),
-            "Do it.\n\n<files>\n<file path=\"lib/a.ts\">\nexport {}\n</file>\n</files>\n"
+            "Do it.\n\n<files>\n<file path=\"lib/a.ts\">export {}</file>\n</files>\n"
         );
     }
 

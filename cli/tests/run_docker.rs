@@ -1,0 +1,233 @@
+//! `evals-runner run` against real OpenCode in real Docker, with the built-in mock model.
+//!
+//! These tests need a Docker Engine and the local image (`cargo xtask image`). Without them they
+//! say why and pass, unless `REQUIRE_DOCKER=1`, under which they fail instead.
+
+// These tests drive the real binary and the docker client, as a user would.
+#![allow(clippy::disallowed_methods)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const IMAGE: &str = "evals-opencode:1.18.33";
+
+/// Whether Docker and the image are here; panics under `REQUIRE_DOCKER=1` when they are not.
+fn docker_ready() -> bool {
+    let ready = Command::new("docker")
+        .args(["image", "inspect", IMAGE])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !ready {
+        assert!(
+            std::env::var("REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "REQUIRE_DOCKER=1 but Docker or the image `{IMAGE}` is missing: run `cargo xtask image`"
+        );
+        eprintln!("skipped: Docker or the image `{IMAGE}` is missing (run `cargo xtask image`)");
+    }
+    ready
+}
+
+/// A copy of the example suite in a temp dir, with a private temp root beside it.
+fn workdir() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, tmp) = (dir.path().join("repo"), dir.path().join("tmp"));
+    copy(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/evals")),
+        &repo.join("evals"),
+    );
+    std::fs::create_dir_all(&tmp).unwrap();
+    (dir, repo, tmp)
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy(&path, &target)
+        } else {
+            std::fs::copy(&path, &target).map(drop).unwrap()
+        }
+    }
+}
+
+fn run(repo: &Path, tmp: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_evals-runner"))
+        .args(args)
+        .current_dir(repo)
+        .env("TMPDIR", tmp)
+        .env_remove("OPENCODE_SERVER_LOG_LEVEL")
+        .output()
+        .unwrap()
+}
+
+fn manifest(output_dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(output_dir.join("manifest.json")).unwrap())
+        .unwrap()
+}
+
+/// Nothing of any run is left: no labelled container, no temp directory.
+fn assert_nothing_left(tmp: &Path, run_label_value: Option<&str>) {
+    assert_eq!(
+        std::fs::read_dir(tmp).unwrap().count(),
+        0,
+        "temp root not empty"
+    );
+    if let Some(run) = run_label_value {
+        let filter = format!("label=evals-runner.run-id={run}");
+        let listed = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &filter])
+            .output()
+            .unwrap();
+        assert!(listed.stdout.is_empty(), "containers left for run {run}");
+    }
+}
+
+fn run_id_of(stderr: &str) -> Option<String> {
+    stderr
+        .split("evals-opencode-")
+        .nth(1)
+        .map(|rest| rest.chars().take(10).collect())
+}
+
+#[test]
+fn a_mock_run_writes_files_snapshots_and_the_manifest() {
+    if !docker_ready() {
+        return;
+    }
+    let (_dir, repo, tmp) = workdir();
+    let output = run(
+        &repo,
+        &tmp,
+        &[
+            "run",
+            "--model",
+            "mock/echo",
+            "--output",
+            "out",
+            "--concurrency",
+            "2",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+
+    let out = repo.join("out");
+    let manifest = manifest(&out);
+    let keys: Vec<_> = manifest.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(
+        keys,
+        [
+            "evalCount",
+            "evals",
+            "evalsErrored",
+            "evalsProcessed",
+            "finishedAt",
+            "pattern",
+            "runId",
+            "solverModel",
+            "startedAt"
+        ]
+    );
+    assert_eq!(
+        (
+            manifest["evalCount"].as_u64(),
+            manifest["evalsErrored"].as_u64()
+        ),
+        (Some(3), Some(0))
+    );
+    let first = &manifest["evals"][0];
+    assert_eq!(first["evalId"], "01-slugify");
+    assert_eq!(first["generatedPath"], "strings/01-slugify");
+    assert_eq!(first["outputFiles"], serde_json::json!(["slugify.ts"]));
+    assert_eq!(
+        first["solverSessionArtifactPath"],
+        "out/strings/01-slugify/opencode-session.solver.json"
+    );
+    // `mock/echo` answers with the input files unchanged.
+    let written =
+        std::fs::read_to_string(out.join("async/03-retry-with-backoff/lib/sleep.ts")).unwrap();
+    assert_eq!(
+        written,
+        std::fs::read_to_string(repo.join("evals/async/03-retry-with-backoff/app/lib/sleep.ts"))
+            .unwrap()
+    );
+    let snapshot: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("strings/01-slugify/opencode-session.solver.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        snapshot["session"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("ses_")
+    );
+    assert_nothing_left(&tmp, None);
+}
+
+#[test]
+fn a_model_error_fails_every_eval_with_exit_1_and_cleans_up() {
+    if !docker_ready() {
+        return;
+    }
+    let (_dir, repo, tmp) = workdir();
+    let output = run(
+        &repo,
+        &tmp,
+        &[
+            "run",
+            "--model",
+            "mock/fail-400",
+            "--output",
+            "out",
+            "--pattern",
+            "evals/strings/*",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("errored 01-slugify") && stderr.contains("json-fallback"),
+        "{stderr}"
+    );
+    let manifest = manifest(&repo.join("out"));
+    assert_eq!(
+        (
+            manifest["evalsProcessed"].as_u64(),
+            manifest["evalsErrored"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(manifest["evals"], serde_json::json!([]));
+    assert_nothing_left(&tmp, run_id_of(&stderr).as_deref());
+}
+
+#[test]
+fn the_json_fallback_rescues_a_model_without_structured_output() {
+    if !docker_ready() {
+        return;
+    }
+    let (_dir, repo, tmp) = workdir();
+    let output = run(
+        &repo,
+        &tmp,
+        &[
+            "run",
+            "--model",
+            "mock/no-structured",
+            "--output",
+            "out",
+            "--pattern",
+            "evals/collections/*",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        manifest(&repo.join("out"))["evals"][0]["outputFiles"],
+        serde_json::json!(["groupBy.ts"])
+    );
+    assert_nothing_left(&tmp, None);
+}
