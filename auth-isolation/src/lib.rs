@@ -32,6 +32,13 @@ use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 use tracing::debug;
 
+mod sweep;
+
+pub use sweep::{
+    LOCK_PREFIX, LOCK_SUFFIX, Leftover, LeftoverKind, RunLock, SweepError, is_run_id, leftovers,
+    lock_path, parse_name, remove_leftover, remove_run_dirs, run_is_alive,
+};
+
 /// The name every session workspace starts with; the sweep looks for it.
 pub const WORKSPACE_PREFIX: &str = "evals-opencode-";
 
@@ -147,6 +154,16 @@ impl SessionDirs {
         })?;
         self.config = Some(dir);
         Ok(copy)
+    }
+
+    /// Every directory of the session, for a caller that must fix their permissions before
+    /// [`SessionDirs::close`] can remove them.
+    pub fn paths(&self) -> Vec<&Path> {
+        let config = self.config.as_ref().map(TempDir::path);
+        [Some(self.workspace()), Some(self.home()), config]
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// Removes every directory of the session, reporting the first failure.

@@ -122,6 +122,40 @@ pub async fn remove(docker: &Docker, name: &str) -> Result<(), DockerError> {
     }
 }
 
+/// Makes everything under `dir` removable by anyone, from a throwaway container of `image`
+/// running as root.
+///
+/// The agent runs as root, so what it leaves in a session's directories may not be removable by
+/// a runner that is not. Mounting the directory into a short-lived root container and opening
+/// its permissions lets the runner delete it, even after the agent's own container is gone.
+pub async fn open_permissions(
+    docker: &Docker,
+    image: &str,
+    dir: &std::path::Path,
+) -> Result<(), DockerError> {
+    let mount = crate::argv::mount_flag(&evals_mount_plan::Mount {
+        source: dir.to_path_buf(),
+        target: "/purge".into(),
+        read_only: false,
+    });
+    let argv = args([
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "--network",
+        "none",
+        "--entrypoint",
+        "/bin/sh",
+        "--mount",
+        &mount,
+        image,
+        "-c",
+        "chmod -R a+rwX /purge",
+    ]);
+    docker.output_async(argv, vec![]).await.map(drop)
+}
+
 /// Starts the container of `spec` and waits until `probe(port)` says its server answers.
 ///
 /// `env` holds the values of the variables the spec names; they reach the docker client's

@@ -30,15 +30,17 @@ mod container;
 mod logging;
 pub mod overlay;
 mod process;
+mod sweep;
 
 pub use argv::{BRIDGE_CONTAINER_PORT, ContainerSpec, Network, mount_flag, run_argv};
 pub use container::{
     LOG_TAIL_LINES, PORT_ATTEMPTS, PROBE_INTERVAL, PROBE_TIMEOUT, RunningContainer, StartError,
-    Unready, remove, start, wait_ready,
+    Unready, open_permissions, remove, start, wait_ready,
 };
 pub use logging::{InvalidLogLevel, LogLevel, ServerLogging};
 pub use overlay::{CONFIG_CONTENT_VAR, OverlayProvider, overlay};
 pub use process::{Docker, DockerError, Secret, args};
+pub use sweep::{ContainerRef, remove_run_containers, run_containers};
 
 /// The label every container of the runner carries, with the id of the run that started it.
 pub const RUN_ID_LABEL: &str = "evals-runner.run-id";

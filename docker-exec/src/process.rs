@@ -11,6 +11,8 @@ use std::ffi::OsString;
 use std::fmt;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tracing::trace;
 
@@ -63,6 +65,8 @@ pub enum DockerError {
 #[derive(Debug, Clone)]
 pub struct Docker {
     program: PathBuf,
+    /// `docker run` processes under way, shared by every clone.
+    runs: Arc<AtomicUsize>,
 }
 
 impl Docker {
@@ -70,7 +74,14 @@ impl Docker {
     pub fn new(program: impl Into<PathBuf>) -> Self {
         Self {
             program: program.into(),
+            runs: Arc::default(),
         }
+    }
+
+    /// How many `docker run` processes are under way. They finish even when the caller stopped
+    /// waiting, so an interrupted runner waits for zero before it sweeps containers away.
+    pub fn runs_in_flight(&self) -> usize {
+        self.runs.load(Ordering::SeqCst)
     }
 
     /// The client's path.
@@ -86,6 +97,10 @@ impl Docker {
         env: &[(String, Secret)],
     ) -> Result<String, DockerError> {
         trace!(program = %self.program.display(), ?args, "docker");
+        let is_run = args.first().is_some_and(|command| command == "run");
+        if is_run {
+            self.runs.fetch_add(1, Ordering::SeqCst);
+        }
         let mut expression = duct::cmd(self.program.as_os_str(), args)
             .stdout_capture()
             .stderr_capture()

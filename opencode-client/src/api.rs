@@ -296,7 +296,7 @@ impl Client {
     /// when the server closes it. Parsing the frames is the caller's business.
     pub async fn events(
         &self,
-    ) -> Result<impl Stream<Item = Result<Bytes, Error>> + Send + 'static, Error> {
+    ) -> Result<impl Stream<Item = Result<Bytes, Error>> + Send + use<>, Error> {
         let call = self.call(Verb::Get, &["event"]);
         let request = self.request(&call).header(ACCEPT, "text/event-stream");
         let timeout = self.request_timeout();
