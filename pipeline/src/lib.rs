@@ -16,6 +16,7 @@
 
 pub mod discover;
 pub mod files;
+pub mod judge;
 pub mod prompt;
 mod requirements;
 
