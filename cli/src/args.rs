@@ -21,6 +21,74 @@ pub struct Cli {
 pub enum Command {
     /// Solve every eval with a model; write the generated files and `manifest.json`.
     Run(RunArgs),
+    /// Grade a solver run's files against each eval's requirements; write results and
+    /// `summary.json`.
+    Judge(JudgeArgs),
+    /// Remove the containers and temp directories of runs that are no longer running.
+    Clean(CleanArgs),
+    /// Serve the built-in mock model on 127.0.0.1, for use with any OpenCode.
+    MockModel(MockModelArgs),
+}
+
+/// `evals-runner clean`.
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Also look in DIR, the `--host-tmpdir` of the runs to clean, besides the system temp
+    /// directory.
+    #[arg(long, value_name = "DIR")]
+    pub host_tmpdir: Option<PathBuf>,
+
+    /// The docker client to run.
+    #[arg(long, default_value = "docker", value_name = "PATH")]
+    pub docker: PathBuf,
+}
+
+/// `evals-runner mock-model`.
+#[derive(Debug, Args)]
+pub struct MockModelArgs {
+    /// The port to listen on, on 127.0.0.1 [default: one the system picks].
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+
+    /// A folder of scripted scenarios (`NAME.json`, served as model `script:NAME`).
+    #[arg(long, value_name = "DIR")]
+    pub scripts: Option<PathBuf>,
+}
+
+/// `evals-runner judge`.
+#[derive(Debug, Args)]
+pub struct JudgeArgs {
+    /// The judge model, `PROVIDER/MODEL` or `mock/<scenario>`.
+    #[arg(long, value_name = "MODEL")]
+    pub model: String,
+
+    /// The output folder of the solver run to grade (it holds `manifest.json`).
+    #[arg(long, value_name = "DIR")]
+    pub input: PathBuf,
+
+    /// Where to write results [default: the parent folder of `--input`].
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+
+    /// Judge only the evals that have no result yet.
+    #[arg(long)]
+    pub rerun_missing_judgements: bool,
+
+    /// Judge again only the eval of this `requirements.yaml`.
+    #[arg(long, value_name = "PATH")]
+    pub rerun_requirements_file: Option<PathBuf>,
+
+    /// With `--rerun-requirements-file`, judge again only this requirement.
+    #[arg(long, value_name = "ID", requires = "rerun_requirements_file")]
+    pub rerun_requirement_id: Option<String>,
+
+    /// Keep each judge prompt and raw answer under `debug/` in the output folder.
+    #[arg(long)]
+    pub debug: bool,
+
+    /// The options `run` and `judge` share.
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// `evals-runner run`.

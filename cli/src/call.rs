@@ -3,23 +3,34 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use evals_auth_isolation::SessionDirs;
+use anyhow::Context;
+use evals_auth_isolation::{RunLock, SessionDirs};
 use evals_docker_exec::{
     CONFIG_CONTENT_VAR, Docker, OverlayProvider, SERVER_PASSWORD_VAR, SERVER_USERNAME_VAR, Secret,
 };
 use evals_mount_plan::ConfigFile;
-use evals_opencode_client::{Client, DEFAULT_USERNAME, ModelRef as ClientModel, PromptRequest};
+use evals_opencode_client::{
+    AssistantReply, Client, DEFAULT_USERNAME, ModelRef as ClientModel, PromptRequest,
+};
 use evals_pipeline::prompt::{JSON_FALLBACK_SYSTEM, PromptFile, fallback_prompt};
 use serde_json::{Value, json};
 use tracing::debug;
 
+use evals_sse_logs::{AgentLog, agent_prefix};
+use evals_trace::{CallInfo, CallTrace, Outcome, Phase};
+
 use crate::container::{SessionPaths, container_spec};
 use crate::settings::{ModelRef, Settings};
+use crate::watch::Watch;
 
 /// How many times OpenCode itself asks the model again for a valid structured answer.
 const STRUCTURED_RETRIES: u32 = 2;
+
+/// How a phase's timeout is reported, so the trace can tell it from other failures.
+const TIMED_OUT: &str = "timed out";
 
 /// The readiness probe's own deadline, under `evals_docker_exec::PROBE_TIMEOUT`.
 const HEALTH_TIMEOUT: Duration = Duration::from_millis(200);
@@ -34,6 +45,10 @@ pub struct Runtime {
     pub mock: Option<evals_mock_model::MockServer>,
     /// Where log lines go.
     pub lines: Arc<dyn Fn(&str) + Send + Sync>,
+    /// Set when the run is interrupted: no new container starts after it.
+    pub cancelled: AtomicBool,
+    /// Held for the run's life: `evals-runner clean` leaves the run alone while it is.
+    pub lock: RunLock,
 }
 
 /// One call to make.
@@ -60,6 +75,8 @@ pub struct CallSpec {
 pub struct CallOutput<T> {
     /// The validated answer.
     pub answer: T,
+    /// The answer as the model gave it, for `--debug`.
+    pub raw: Value,
     /// Session info, messages and diff, as OpenCode returned them.
     pub snapshot: Value,
 }
@@ -77,11 +94,32 @@ pub async fn call<T>(
         settings.auth_file.as_deref(),
     )?;
     let outcome = call_in(runtime, spec, &mut dirs, validate).await;
-    if let Err(err) = dirs.close() {
-        debug!(%err, "session directories");
-        (runtime.lines)(&format!("{} warning: {err}", prefix(spec, "runner")));
+    if let Err(err) = remove_dirs(runtime, dirs).await {
+        (runtime.lines)(&format!("{} warning: {err:#}", prefix(spec, "runner")));
     }
     outcome
+}
+
+/// Removes the session's directories. The agent runs as root, so when this user may not delete
+/// what it left, their permissions are opened from a root container and removal tried again.
+async fn remove_dirs(runtime: &Runtime, dirs: SessionDirs) -> anyhow::Result<()> {
+    let paths: Vec<_> = dirs.paths().into_iter().map(Path::to_path_buf).collect();
+    let Err(err) = dirs.close() else {
+        return Ok(());
+    };
+    let denied = std::error::Error::source(&err)
+        .and_then(|source| source.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied);
+    if !denied {
+        return Err(err.into());
+    }
+    debug!("opening permissions of files the agent left as root");
+    for path in paths.iter().filter(|path| path.exists()) {
+        evals_docker_exec::open_permissions(&runtime.docker, &runtime.settings.image, path).await?;
+        std::fs::remove_dir_all(path)
+            .with_context(|| format!("cannot remove `{}`", path.display()))?;
+    }
+    Ok(())
 }
 
 async fn call_in<T>(
@@ -119,6 +157,10 @@ async fn call_in<T>(
             }
         }
     };
+    anyhow::ensure!(
+        !runtime.cancelled.load(Ordering::SeqCst),
+        "the run was interrupted"
+    );
     let running = evals_docker_exec::start(
         &runtime.docker,
         container,
@@ -135,95 +177,196 @@ async fn call_in<T>(
         &format!("http://127.0.0.1:{}", running.port()),
         password.expose(),
     )?;
-    let outcome = converse(runtime, spec, &client, validate).await;
+    let log = settings.logging.agent_logs.then(|| {
+        AgentLog::new(
+            agent_prefix(spec.worker.0, spec.worker.1, &spec.eval_id),
+            None,
+        )
+    });
+    let watch = Watch::start(
+        client.clone(),
+        log,
+        runtime.lines.clone(),
+        prefix(spec, "runner"),
+    );
+    let trace = settings.logging.verbose.then(|| {
+        let info = CallInfo {
+            label: spec.label.into(),
+            eval_id: spec.eval_id.clone(),
+            worker: spec.worker.0,
+            workers: spec.worker.1,
+            model: settings.model.to_string(),
+            port: running.port(),
+            phase_timeout: settings.timeout,
+            workspace: dirs.workspace().to_path_buf(),
+            prompt_bytes: spec.prompt.len(),
+        };
+        let lines = runtime.lines.clone();
+        CallTrace::start(
+            &info,
+            Arc::new(move |line: &str| lines(line)),
+            watch.probe(),
+        )
+    });
+    let turn = Turn {
+        runtime,
+        client: &client,
+        watch: &watch,
+        trace: trace.as_ref(),
+    };
+    let outcome = turn.converse(spec, validate).await;
+    if let Some(trace) = trace {
+        trace.stop(&match &outcome {
+            Ok(_) => Outcome::Completed,
+            Err(err) => Outcome::Failed(format!("{err:#}")),
+        });
+    }
+    watch.finish();
     running.remove().await?;
     outcome
 }
 
-/// The session: structured output first, then the JSON fallback, then the snapshot.
-async fn converse<T>(
-    runtime: &Runtime,
-    spec: &CallSpec,
-    client: &Client,
-    validate: impl Fn(&Value) -> Result<T, String>,
-) -> anyhow::Result<CallOutput<T>> {
-    let timeout = runtime.settings.timeout;
-    let session = client
-        .create_session(&format!("{} {}", spec.label, spec.eval_id))
-        .await?;
-    let model = client_model(&runtime.settings.model);
-    let mut known = Vec::new();
-
-    let mut request =
-        PromptRequest::text(&spec.prompt).with_json_schema(spec.schema.clone(), STRUCTURED_RETRIES);
-    request = with_model_and_system(request, model.clone(), spec.system.as_deref());
-    let structured = match client
-        .prompt_with_timeout(&session.id, &request, timeout)
-        .await
-    {
-        Ok(reply) => {
-            known.extend(reply.message_ids().into_iter().map(String::from));
-            match (reply.error(), reply.structured_value()) {
-                (Some(error), _) => Err(format!(
-                    "the model failed: {} {}",
-                    error.name,
-                    error.message().unwrap_or_default()
-                )),
-                (None, Some(value)) => validate(value).map(|answer| (answer, value.clone())),
-                (None, None) => Err("the answer held no structured output".into()),
-            }
-        }
-        Err(err) => {
-            abort_on_timeout(client, &session.id, &err).await;
-            Err(err.to_string())
-        }
-    };
-    let answer = match structured {
-        Ok((answer, _)) => Ok(answer),
-        Err(structured_error) => {
-            let request = with_model_and_system(
-                PromptRequest::text(fallback_prompt(&spec.schema)),
-                model,
-                Some(JSON_FALLBACK_SYSTEM),
-            );
-            match client
-                .prompt_with_timeout(&session.id, &request, timeout)
-                .await
-            {
-                Ok(reply) => {
-                    known.extend(reply.message_ids().into_iter().map(String::from));
-                    let text = reply.text();
-                    match reply.error() {
-                        Some(error) => Err(format!(
-                            "the model failed: {} {}",
-                            error.name,
-                            error.message().unwrap_or_default()
-                        )),
-                        None => evals_pipeline::prompt::extract_json(&text, &validate)
-                            .map(|(answer, _)| answer),
-                    }
-                    .map_err(|fallback_error| {
-                        anyhow::anyhow!(
-                            "structured-output: {structured_error}; json-fallback: {fallback_error}"
-                        )
-                    })
-                }
-                Err(err) => {
-                    abort_on_timeout(client, &session.id, &err).await;
-                    Err(anyhow::anyhow!(
-                        "structured-output: {structured_error}; json-fallback: {err}"
-                    ))
-                }
-            }
-        }
-    };
-    let snapshot = snapshot(client, &session.id, &known).await;
-    answer.map(|answer| CallOutput { answer, snapshot })
+/// The observers and prompts of one session.
+struct Turn<'a> {
+    runtime: &'a Runtime,
+    client: &'a Client,
+    watch: &'a Watch,
+    trace: Option<&'a CallTrace>,
 }
 
-async fn abort_on_timeout(client: &Client, session_id: &str, error: &evals_opencode_client::Error) {
-    if error.is_timeout() {
-        client.abort(session_id).await.ok();
+impl Turn<'_> {
+    /// The session: structured output first, then the JSON fallback, then the snapshot.
+    async fn converse<T>(
+        &self,
+        spec: &CallSpec,
+        validate: impl Fn(&Value) -> Result<T, String>,
+    ) -> anyhow::Result<CallOutput<T>> {
+        let session = self
+            .client
+            .create_session(&format!("{} {}", spec.label, spec.eval_id))
+            .await?;
+        self.watch.set_session(&session.id);
+        if let Some(trace) = self.trace {
+            trace.session(&session.id);
+        }
+        let mut known = Vec::new();
+        let structured = self
+            .phase(
+                Phase::StructuredOutput,
+                self.structured(&session.id, spec, &validate, &mut known),
+            )
+            .await;
+        let answer = match structured {
+            Ok(answer) => Ok(answer),
+            Err(structured) => {
+                let fallback = self.fallback(&session.id, spec, &validate, &mut known);
+                self.phase(Phase::JsonFallback, fallback)
+                    .await
+                    .map_err(|fallback| {
+                        anyhow::anyhow!(
+                            "structured-output: {structured}; json-fallback: {fallback}"
+                        )
+                    })
+            }
+        };
+        let snapshot = snapshot(self.client, &session.id, &known).await;
+        answer.map(|(answer, raw)| CallOutput {
+            answer,
+            raw,
+            snapshot,
+        })
+    }
+
+    /// Runs one phase, tracing its start and its outcome.
+    async fn phase<T>(
+        &self,
+        phase: Phase,
+        work: impl Future<Output = Result<T, String>>,
+    ) -> Result<T, String> {
+        if let Some(trace) = self.trace {
+            trace.phase_start(phase);
+        }
+        let outcome = work.await;
+        if let Some(trace) = self.trace {
+            trace.phase_end(&match &outcome {
+                Ok(_) => Outcome::Completed,
+                Err(reason) if reason.starts_with(TIMED_OUT) => Outcome::TimedOut,
+                Err(reason) => Outcome::Failed(reason.clone()),
+            });
+        }
+        outcome
+    }
+
+    /// Phase `structured-output`: the server's native JSON-schema output.
+    async fn structured<T>(
+        &self,
+        session_id: &str,
+        spec: &CallSpec,
+        validate: impl Fn(&Value) -> Result<T, String>,
+        known: &mut Vec<String>,
+    ) -> Result<(T, Value), String> {
+        let request = PromptRequest::text(&spec.prompt)
+            .with_json_schema(spec.schema.clone(), STRUCTURED_RETRIES);
+        let reply = self
+            .prompt(session_id, request, spec.system.as_deref(), known)
+            .await?;
+        let value = reply
+            .structured_value()
+            .ok_or("the answer held no structured output")?;
+        validate(value).map(|answer| (answer, value.clone()))
+    }
+
+    /// Phase `json-fallback`: plain JSON asked for in text, then extracted from the answer.
+    async fn fallback<T>(
+        &self,
+        session_id: &str,
+        spec: &CallSpec,
+        validate: impl Fn(&Value) -> Result<T, String>,
+        known: &mut Vec<String>,
+    ) -> Result<(T, Value), String> {
+        let request = PromptRequest::text(fallback_prompt(&spec.schema));
+        let reply = self
+            .prompt(session_id, request, Some(JSON_FALLBACK_SYSTEM), known)
+            .await?;
+        evals_pipeline::prompt::extract_json(&reply.text(), validate)
+    }
+
+    /// Sends one prompt within the phase deadline; a timeout aborts the session.
+    async fn prompt(
+        &self,
+        session_id: &str,
+        request: PromptRequest,
+        system: Option<&str>,
+        known: &mut Vec<String>,
+    ) -> Result<AssistantReply, String> {
+        let request =
+            with_model_and_system(request, client_model(&self.runtime.settings.model), system);
+        let timeout = self.runtime.settings.timeout;
+        match self
+            .client
+            .prompt_with_timeout(session_id, &request, timeout)
+            .await
+        {
+            Ok(reply) => {
+                known.extend(reply.message_ids().into_iter().map(String::from));
+                match reply.error() {
+                    Some(error) => Err(format!(
+                        "the model failed: {} {}",
+                        error.name,
+                        error.message().unwrap_or_default()
+                    )),
+                    None => Ok(reply),
+                }
+            }
+            Err(err) if err.is_timeout() => {
+                self.client.abort(session_id).await.ok();
+                Err(format!(
+                    "timed out after {} ms; the session was aborted",
+                    timeout.as_millis()
+                ))
+            }
+            Err(err) => Err(err.to_string()),
+        }
     }
 }
 

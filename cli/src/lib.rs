@@ -6,20 +6,27 @@
 
 pub mod args;
 pub mod call;
+pub mod clean;
 pub mod container;
 pub mod dry_run;
 pub mod error;
 pub mod host;
+pub mod judge;
+pub mod pool;
+pub mod progress;
 pub mod settings;
+pub mod signals;
 pub mod solve;
+pub mod watch;
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Context;
 
-use crate::args::{Cli, Command, RunArgs};
+use crate::args::{Cli, Command, JudgeArgs, MockModelArgs, RunArgs};
 use crate::error::UserError;
 use crate::host::Host;
 use crate::settings::Settings;
@@ -28,6 +35,19 @@ use crate::settings::Settings;
 pub async fn execute(cli: Cli, host: &Host, stdout: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
     match cli.command {
         Command::Run(args) => run(&args, host, stdout).await,
+        Command::Judge(args) => judge(&args, host).await,
+        Command::Clean(args) => {
+            let mut roots = vec![host.temp_dir()];
+            roots.extend(args.host_tmpdir.map(|dir| host.absolute(&dir)));
+            clean::clean(
+                &evals_docker_exec::Docker::new(&args.docker),
+                &roots,
+                stdout,
+            )
+            .await?;
+            Ok(error::EXIT_OK)
+        }
+        Command::MockModel(args) => mock_model(&args, host).await,
     }
 }
 
@@ -69,6 +89,85 @@ async fn solve(
             clock.run_id()
         )),
     };
+    let runtime = runtime(settings).await?;
+    let work = solve::solve(runtime.clone(), evals, &host.cwd, &output, &clock);
+    signals::until_interrupted(&runtime, work).await
+}
+
+/// `evals-runner judge`.
+async fn judge(args: &JudgeArgs, host: &Host) -> anyhow::Result<u8> {
+    let settings = Settings::resolve(&args.model, &args.common, host)?;
+    eprintln!("{}", settings.logging.summary_line());
+    if settings.model == settings::ModelRef::Noop {
+        return Err(UserError::new(
+            "`noop` cannot judge",
+            "pass a judge model, e.g. `--model mock/keyword-judge`",
+        )
+        .into());
+    }
+    let input = host.absolute(&args.input);
+    let manifest = judge::read_manifest(&input)?;
+    let output = match &args.output {
+        Some(output) => host.absolute(output),
+        None => input
+            .parent()
+            .map_or_else(|| host.cwd.clone(), Path::to_path_buf),
+    };
+    let job = judge::JudgeJob {
+        input,
+        output,
+        cwd: host.cwd.clone(),
+        manifest,
+        selection: judge::Selection {
+            missing_only: args.rerun_missing_judgements,
+            requirements_file: args
+                .rerun_requirements_file
+                .as_deref()
+                .map(|path| host.absolute(path)),
+            requirement_id: args.rerun_requirement_id.clone(),
+        },
+        debug: args.debug,
+    };
+    let clock = solve::RunClock {
+        started: SystemTime::now(),
+    };
+    let runtime = runtime(settings).await?;
+    let work = judge::judge(runtime.clone(), job, &clock);
+    signals::until_interrupted(&runtime, work).await
+}
+
+/// `evals-runner mock-model`: the built-in model until Ctrl-C.
+async fn mock_model(args: &MockModelArgs, host: &Host) -> anyhow::Result<u8> {
+    let mut config = evals_mock_model::MockConfig::default().with_port(args.port);
+    if let Some(dir) = &args.scripts {
+        config = config.with_script_dir(&host.absolute(dir)).map_err(|err| {
+            UserError::new(
+                err,
+                "pass a folder of scenario files, each a JSON list of turns",
+            )
+        })?;
+    }
+    let server = evals_mock_model::serve(config).await.map_err(|err| {
+        UserError::new(
+            err,
+            "pick another `--port`, or leave it out to let the system choose",
+        )
+    })?;
+    eprintln!(
+        "[mock-model] serving {} (models: {})",
+        server.base_url(),
+        server.model_ids().join(", ")
+    );
+    eprintln!(
+        "[mock-model] OpenCode provider block:\n{:#}",
+        server.opencode_provider()
+    );
+    server.run_until_ctrl_c().await?;
+    Ok(error::EXIT_INTERRUPTED)
+}
+
+/// What every call of a run shares: the docker client, the mock model when used, the log sink.
+async fn runtime(settings: Settings) -> anyhow::Result<Arc<call::Runtime>> {
     let mock = match &settings.model {
         settings::ModelRef::Mock { .. } => Some(
             evals_mock_model::serve(evals_mock_model::MockConfig::default())
@@ -77,11 +176,19 @@ async fn solve(
         ),
         _ => None,
     };
-    let runtime = Arc::new(call::Runtime {
+    let lock = evals_auth_isolation::RunLock::acquire(&settings.temp_root, &settings.run_id)
+        .with_context(|| {
+            format!(
+                "cannot create the run's lock file in `{}`",
+                settings.temp_root.display()
+            )
+        })?;
+    Ok(Arc::new(call::Runtime {
         docker: evals_docker_exec::Docker::new(&settings.docker),
         settings,
         mock,
         lines: Arc::new(|line: &str| eprintln!("{line}")),
-    });
-    solve::solve(runtime, evals, &host.cwd, &output, &clock).await
+        cancelled: Default::default(),
+        lock,
+    }))
 }

@@ -2,8 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::Context;
 use evals_pipeline::EvalDir;
@@ -13,10 +12,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::call::{CallSpec, Runtime, call};
+use crate::error::{EXIT_EVALS_ERRORED, EXIT_OK};
+use crate::pool::{self, PoolOptions, Slot};
+use crate::progress;
 use crate::settings::ModelRef;
-
-/// The pause between two attempts at one eval.
-const RETRY_PAUSE: Duration = Duration::from_secs(5);
 
 /// The session snapshot's name beside the generated files.
 pub const SOLVER_SNAPSHOT: &str = "opencode-session.solver.json";
@@ -89,45 +88,23 @@ pub async fn solve(
     let settings = &runtime.settings;
     std::fs::create_dir_all(output)
         .with_context(|| format!("cannot create output folder `{}`", output.display()))?;
-    let workers = settings.concurrency.min(evals.len()).max(1);
-    let next = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let evals = Arc::new(evals);
-    let mut handles = Vec::new();
-    for worker in 1..=workers {
-        let (runtime, next, stop, evals) =
-            (runtime.clone(), next.clone(), stop.clone(), evals.clone());
-        let (cwd, output) = (cwd.to_path_buf(), output.to_path_buf());
-        handles.push(tokio::spawn(async move {
-            let mut results = Vec::new();
-            loop {
-                let index = next.fetch_add(1, Ordering::SeqCst);
-                if index >= evals.len() || stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let eval = &evals[index];
-                let outcome =
-                    solve_with_retries(&runtime, eval, (worker, workers), index + 1, &cwd, &output)
-                        .await;
-                match &outcome {
-                    Ok(_) => eprintln!("[opencode-docker] done    {}", eval.id),
-                    Err(err) => {
-                        eprintln!("[opencode-docker] errored {}: {err:#}", eval.id);
-                        if runtime.settings.fail_fast {
-                            stop.store(true, Ordering::SeqCst);
-                        }
-                    }
-                }
-                results.push((index, outcome));
-            }
-            results
-        }));
-    }
-    let mut results = Vec::new();
-    for handle in handles {
-        results.extend(handle.await.context("a worker panicked")?);
-    }
-    results.sort_by_key(|(index, _)| *index);
+    let options = PoolOptions {
+        concurrency: settings.concurrency,
+        attempts: settings.max_retries.max(1) as usize,
+        fail_fast: settings.fail_fast,
+    };
+    let job = {
+        let (runtime, cwd, output) = (runtime.clone(), cwd.to_path_buf(), output.to_path_buf());
+        move |eval: Arc<EvalDir>, slot: Slot| {
+            let (runtime, cwd, output) = (runtime.clone(), cwd.clone(), output.clone());
+            async move { solve_one(&runtime, &eval, slot, &cwd, &output).await }
+        }
+    };
+    let eval_count = evals.len();
+    let results = pool::run(evals, options, job, |eval: &EvalDir, outcome| {
+        progress::finished(&eval.id, outcome)
+    })
+    .await;
 
     let errored = results
         .iter()
@@ -139,7 +116,7 @@ pub async fn solve(
         finished_at: iso(SystemTime::now()),
         solver_model: settings.model.to_string(),
         pattern: settings.pattern.clone(),
-        eval_count: evals.len(),
+        eval_count,
         evals_processed: results.len(),
         evals_errored: errored,
         evals: results
@@ -148,51 +125,25 @@ pub async fn solve(
             .collect(),
     };
     write_json_atomic(&output.join("manifest.json"), &manifest)?;
-    let shown = crate::call::relative_to(output, cwd).display().to_string();
-    eprintln!(
-        "[opencode-docker] {} evals, {} errored; results in {shown}",
-        manifest.eval_count, manifest.evals_errored
-    );
-    Ok(
-        if errored == 0 && manifest.evals_processed == manifest.eval_count {
-            0
-        } else {
-            1
-        },
-    )
-}
-
-async fn solve_with_retries(
-    runtime: &Runtime,
-    eval: &EvalDir,
-    worker: (usize, usize),
-    number: usize,
-    cwd: &Path,
-    output: &Path,
-) -> anyhow::Result<ManifestEval> {
-    let attempts = runtime.settings.max_retries.max(1) as usize;
-    let mut attempt = 1;
-    loop {
-        let call_number = (number - 1) * attempts + attempt;
-        match solve_one(runtime, eval, worker, call_number, cwd, output).await {
-            Err(err) if attempt < attempts => {
-                eprintln!(
-                    "[opencode-docker] retrying {} (attempt {attempt} failed: {err:#})",
-                    eval.id
-                );
-                tokio::time::sleep(RETRY_PAUSE).await;
-                attempt += 1;
-            }
-            outcome => return outcome,
-        }
-    }
+    progress::table(&[
+        ("evals", eval_count.to_string()),
+        ("errored", errored.to_string()),
+        (
+            "results",
+            crate::call::relative_to(output, cwd).display().to_string(),
+        ),
+    ]);
+    Ok(if errored == 0 && manifest.evals_processed == eval_count {
+        EXIT_OK
+    } else {
+        EXIT_EVALS_ERRORED
+    })
 }
 
 async fn solve_one(
     runtime: &Runtime,
     eval: &EvalDir,
-    worker: (usize, usize),
-    call_number: usize,
+    slot: Slot,
     cwd: &Path,
     output: &Path,
 ) -> anyhow::Result<ManifestEval> {
@@ -210,8 +161,8 @@ async fn solve_one(
             let spec = CallSpec {
                 label: "solver",
                 eval_id: eval.id.clone(),
-                worker,
-                call_number,
+                worker: (slot.worker, slot.workers),
+                call_number: slot.call_number,
                 prompt: solver_prompt(&task, &inputs),
                 workspace_files: inputs,
                 system: Some(DEFAULT_SOLVER_SYSTEM.to_owned()),

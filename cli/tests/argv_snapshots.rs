@@ -65,7 +65,9 @@ fn argv_in(case: &Case<'_>, repo: &Path) -> String {
             .chain(flags.iter().map(String::as_str)),
     )
     .unwrap();
-    let Command::Run(args) = cli.command;
+    let Command::Run(args) = cli.command else {
+        unreachable!("the command line says run")
+    };
     let settings = Settings::resolve(&args.model, &args.common, &host).unwrap();
     let evals = evals_pipeline::discover(repo, &settings.pattern).unwrap();
     let line = evals_cli::dry_run::lines(&settings, &evals)

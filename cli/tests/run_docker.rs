@@ -231,3 +231,88 @@ fn the_json_fallback_rescues_a_model_without_structured_output() {
     );
     assert_nothing_left(&tmp, None);
 }
+
+/// The run id from the lock file a running runner holds in its temp root.
+fn wait_for_run_id(tmp: &Path) -> String {
+    for _ in 0..600 {
+        let lock = std::fs::read_dir(tmp).unwrap().flatten().find_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            Some(
+                name.strip_prefix("evals-opencode-run-")?
+                    .strip_suffix(".lock")?
+                    .to_owned(),
+            )
+        });
+        if let Some(run_id) = lock {
+            return run_id;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("the runner never took its run lock");
+}
+
+fn containers_of(run_id: &str) -> usize {
+    let filter = format!("label=evals-runner.run-id={run_id}");
+    let listed = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &filter])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&listed.stdout).lines().count()
+}
+
+#[test]
+fn sigint_mid_run_removes_every_container_and_temp_dir() {
+    if !docker_ready() {
+        return;
+    }
+    let (_dir, repo, tmp) = workdir();
+    let child = Command::new(env!("CARGO_BIN_EXE_evals-runner"))
+        .args([
+            "run",
+            "--model",
+            "mock/slow-30000",
+            "--output",
+            "out",
+            "--concurrency",
+            "3",
+        ])
+        .current_dir(&repo)
+        .env("TMPDIR", &tmp)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run_id = wait_for_run_id(&tmp);
+    let mut waited = 0;
+    while containers_of(&run_id) < 3 {
+        assert!(waited < 600, "the containers never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "removing the containers and temp directories of run {run_id}"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(containers_of(&run_id), 0);
+    assert_nothing_left(&tmp, Some(&run_id));
+    for entry in std::fs::read_dir(repo.join("out"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = entry.file_name().into_string().unwrap();
+        assert!(
+            !name.starts_with(".tmp-"),
+            "a half-written file was left: {name}"
+        );
+    }
+}
