@@ -103,6 +103,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
 
+    /// Skip the evals whose results are already in `--output`, from an earlier run of the
+    /// same output folder.
+    #[arg(long, requires = "output")]
+    pub resume: bool,
+
     /// Print the `docker run` command line of each eval as JSON lines and start nothing.
     ///
     /// Temp directory suffixes (`XXXXXX`) and, with host networking, the port are placeholders:
@@ -178,6 +183,11 @@ pub struct CommonArgs {
     /// The docker client to run.
     #[arg(long, default_value = "docker", value_name = "PATH")]
     pub docker: PathBuf,
+
+    /// A folder of scripted scenarios for the mock model: `NAME.json`, a JSON list of turns,
+    /// is served as model `mock/script:NAME`.
+    #[arg(long, value_name = "DIR")]
+    pub mock_scripts: Option<PathBuf>,
 }
 
 /// `--network`.

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use evals_auth_isolation::{RunLock, SessionDirs};
@@ -45,6 +45,8 @@ pub struct Runtime {
     pub mock: Option<evals_mock_model::MockServer>,
     /// Where log lines go.
     pub lines: Arc<dyn Fn(&str) + Send + Sync>,
+    /// The run's progress display.
+    pub progress: Arc<crate::progress::Progress>,
     /// Set when the run is interrupted: no new container starts after it.
     pub cancelled: AtomicBool,
     /// Held for the run's life: `evals-runner clean` leaves the run alone while it is.
@@ -161,6 +163,7 @@ async fn call_in<T>(
         !runtime.cancelled.load(Ordering::SeqCst),
         "the run was interrupted"
     );
+    let started = Instant::now();
     let running = evals_docker_exec::start(
         &runtime.docker,
         container,
@@ -169,6 +172,7 @@ async fn call_in<T>(
         probe,
     )
     .await?;
+    timing(runtime, spec, "container-ready", started.elapsed());
     if settings.logging.container_logs {
         let (lines, prefix) = (runtime.lines.clone(), prefix(spec, "container"));
         running.stream_logs(move |line| lines(&format!("{prefix} {line}")));
@@ -222,8 +226,24 @@ async fn call_in<T>(
         });
     }
     watch.finish();
+    let removing = Instant::now();
     running.remove().await?;
+    timing(runtime, spec, "container-removed", removing.elapsed());
     outcome
+}
+
+/// With `--verbose`, a trace line timing one container step, so the cost of Docker is visible
+/// beside the model's.
+fn timing(runtime: &Runtime, spec: &CallSpec, event: &str, took: Duration) {
+    if runtime.settings.logging.verbose {
+        let (worker, workers) = spec.worker;
+        (runtime.lines)(&format!(
+            "[opencode-trace][worker {worker}/{workers}][{}][{}] {event} took={}ms",
+            spec.eval_id,
+            spec.label,
+            took.as_millis()
+        ));
+    }
 }
 
 /// The observers and prompts of one session.
@@ -269,6 +289,11 @@ impl Turn<'_> {
                     })
             }
         };
+        // After a structured-output prompt the server cannot list the session's messages, so
+        // the snapshot reads each one the replies or the event stream named.
+        known.extend(self.watch.message_ids());
+        known.sort();
+        known.dedup();
         let snapshot = snapshot(self.client, &session.id, &known).await;
         answer.map(|(answer, raw)| CallOutput {
             answer,

@@ -59,8 +59,8 @@ pub struct JudgeResult {
     eval_path: String,
     judge_model: String,
     solver_model: String,
-    llm_judge_requirements: Vec<Value>,
-    score: Value,
+    llm_judge_requirements: Vec<GradedRequirement>,
+    score: Score,
     output_files: Vec<String>,
     judge_session_artifact_path: String,
 }
@@ -153,7 +153,8 @@ pub async fn judge(runtime: Arc<Runtime>, job: JudgeJob, clock: &RunClock) -> an
         selected,
         options,
         worker_job,
-        |eval: &ManifestEvalIn, outcome| progress::finished(&eval.eval_id, outcome),
+        runtime.progress.clone(),
+        |eval: &ManifestEvalIn| eval.eval_id.as_str(),
     )
     .await;
     let errored: Vec<&str> = results
@@ -162,6 +163,7 @@ pub async fn judge(runtime: Arc<Runtime>, job: JudgeJob, clock: &RunClock) -> an
         .map(|(index, _)| ids[*index].as_str())
         .collect();
     let summary = summarize(&runtime, &job, clock, &errored)?;
+    runtime.progress.finish();
     progress::table(&[
         ("evals", summary.eval_count.to_string()),
         ("errored", summary.evals_errored.to_string()),
@@ -298,14 +300,19 @@ fn merge_rows(
     if let Ok(text) = std::fs::read_to_string(result_path(&job.output, eval)) {
         let previous: JudgeResult =
             serde_json::from_str(&text).context("the existing result is not valid")?;
-        for old in previous.llm_judge_requirements {
-            if let Ok(row) = serde_json::from_value::<evals_pipeline::judge::JudgeRow>(old)
-                && &row.id != id
-                && requirements.iter().any(|r| r.id == row.id)
-            {
-                rows.push(row);
-            }
-        }
+        let kept = previous.llm_judge_requirements.into_iter().filter(|old| {
+            &old.id != id
+                && requirements
+                    .iter()
+                    .any(|requirement| requirement.id == old.id)
+        });
+        rows.extend(kept.map(|old| evals_pipeline::judge::JudgeRow {
+            id: old.id,
+            passed: old.passed,
+            reason: old.reason,
+            evidence: old.evidence,
+            confidence: old.confidence,
+        }));
     }
     Ok(rows)
 }
@@ -350,11 +357,8 @@ fn write_result(
         eval_path: eval.eval_path.clone(),
         judge_model: runtime.settings.model.to_string(),
         solver_model: job.manifest.solver_model.clone(),
-        llm_judge_requirements: graded
-            .iter()
-            .map(serde_json::to_value)
-            .collect::<Result<_, _>>()?,
-        score: serde_json::to_value(score)?,
+        llm_judge_requirements: graded.to_vec(),
+        score,
         output_files: eval.output_files.clone(),
         judge_session_artifact_path: posix(relative_to(&snapshot_path, &job.output)),
     };
@@ -394,11 +398,8 @@ fn summarize(
         .filter_map(|eval| std::fs::read_to_string(result_path(&job.output, eval)).ok())
         .filter_map(|text| serde_json::from_str(&text).ok())
         .collect();
-    let passed = |row: &&Value| row["passed"] == Value::Bool(true);
-    let ratios: Vec<f64> = results
-        .iter()
-        .filter_map(|result| result.score["ratio"].as_f64())
-        .collect();
+    let passed = |row: &&GradedRequirement| row.passed;
+    let ratios: Vec<f64> = results.iter().map(|result| result.score.ratio).collect();
     let summary = Summary {
         run_id: clock.run_id(),
         started_at: iso(clock.started),

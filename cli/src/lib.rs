@@ -90,7 +90,14 @@ async fn solve(
         )),
     };
     let runtime = runtime(settings).await?;
-    let work = solve::solve(runtime.clone(), evals, &host.cwd, &output, &clock);
+    let work = solve::solve(
+        runtime.clone(),
+        evals,
+        &host.cwd,
+        &output,
+        &clock,
+        args.resume,
+    );
     signals::until_interrupted(&runtime, work).await
 }
 
@@ -169,13 +176,16 @@ async fn mock_model(args: &MockModelArgs, host: &Host) -> anyhow::Result<u8> {
 /// What every call of a run shares: the docker client, the mock model when used, the log sink.
 async fn runtime(settings: Settings) -> anyhow::Result<Arc<call::Runtime>> {
     let mock = match &settings.model {
-        settings::ModelRef::Mock { .. } => Some(
-            evals_mock_model::serve(evals_mock_model::MockConfig::default())
-                .await
-                .context("cannot start the built-in mock model")?,
-        ),
+        settings::ModelRef::Mock { .. } => {
+            Some(mock_server(settings.mock_scripts.as_deref()).await?)
+        }
         _ => None,
     };
+    let docker = evals_docker_exec::Docker::new(&settings.docker);
+    if settings.model != settings::ModelRef::Noop {
+        check_image(&docker, &settings.image).await?;
+    }
+    let progress = Arc::new(progress::Progress::new());
     let lock = evals_auth_isolation::RunLock::acquire(&settings.temp_root, &settings.run_id)
         .with_context(|| {
             format!(
@@ -184,11 +194,44 @@ async fn runtime(settings: Settings) -> anyhow::Result<Arc<call::Runtime>> {
             )
         })?;
     Ok(Arc::new(call::Runtime {
-        docker: evals_docker_exec::Docker::new(&settings.docker),
+        docker,
         settings,
         mock,
-        lines: Arc::new(|line: &str| eprintln!("{line}")),
+        lines: {
+            let progress = progress.clone();
+            Arc::new(move |line: &str| progress.line(line))
+        },
+        progress,
         cancelled: Default::default(),
         lock,
     }))
+}
+
+/// The built-in model, with the scripted scenarios of `scripts` when given.
+async fn mock_server(scripts: Option<&Path>) -> anyhow::Result<evals_mock_model::MockServer> {
+    let mut config = evals_mock_model::MockConfig::default();
+    if let Some(dir) = scripts {
+        config = config.with_script_dir(dir).map_err(|err| {
+            UserError::new(
+                err,
+                "pass `--mock-scripts` a folder of `NAME.json` files, each a JSON list of turns",
+            )
+        })?;
+    }
+    evals_mock_model::serve(config)
+        .await
+        .context("cannot start the built-in mock model")
+}
+
+/// Fails before any eval starts when Docker or the image is missing, with what to do.
+async fn check_image(docker: &evals_docker_exec::Docker, image: &str) -> anyhow::Result<()> {
+    let inspect = evals_docker_exec::args(["image", "inspect", "--format", "{{.Id}}", image]);
+    match docker.output_async(inspect, vec![]).await {
+        Ok(_) => Ok(()),
+        Err(err) => Err(UserError::new(
+            format_args!("image `{image}` is not usable: {err}"),
+            evals_docker_exec::hint_for(&err),
+        )
+        .into()),
+    }
 }

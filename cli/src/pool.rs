@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::progress::Progress;
+
 /// The pause between two attempts at one eval.
 pub const RETRY_PAUSE: Duration = Duration::from_secs(5);
 
@@ -31,12 +33,14 @@ pub struct PoolOptions {
 }
 
 /// Runs `job` for every item on `options.concurrency` workers and returns, in item order, the
-/// index and outcome of each item that was started. `report` hears of each finished item.
+/// index and outcome of each item that was started. `progress` hears of each start and end,
+/// naming items by `name`.
 pub async fn run<I, T, J, F>(
     items: Vec<I>,
     options: PoolOptions,
     job: J,
-    report: impl Fn(&I, &anyhow::Result<T>) + Send + Sync + 'static,
+    progress: Arc<Progress>,
+    name: fn(&I) -> &str,
 ) -> Vec<(usize, anyhow::Result<T>)>
 where
     I: Send + Sync + 'static,
@@ -50,23 +54,25 @@ where
         Arc::new(AtomicUsize::new(0)),
         Arc::new(AtomicBool::new(false)),
     );
-    let (job, report) = (Arc::new(job), Arc::new(report));
+    let job = Arc::new(job);
+    progress.set_total(items.len());
     // A `JoinSet` aborts its tasks when dropped, so an interrupted run starts no new call.
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 1..=workers {
-        let (items, next, stop, job, report) = (
+        let (items, next, stop, job, progress) = (
             items.clone(),
             next.clone(),
             stop.clone(),
             job.clone(),
-            report.clone(),
+            progress.clone(),
         );
         tasks.spawn(async move {
             let mut done = Vec::new();
             while !stop.load(Ordering::SeqCst) {
                 let index = next.fetch_add(1, Ordering::SeqCst);
                 let Some(item) = items.get(index) else { break };
-                let outcome = attempts(options.attempts, |attempt| {
+                progress.started();
+                let outcome = attempts(options.attempts, &progress, name(item), |attempt| {
                     let call_number = index * options.attempts + attempt;
                     job(
                         item.clone(),
@@ -78,7 +84,7 @@ where
                     )
                 })
                 .await;
-                report(item, &outcome);
+                progress.finished(name(item), &outcome);
                 if outcome.is_err() && options.fail_fast {
                     stop.store(true, Ordering::SeqCst);
                 }
@@ -96,7 +102,12 @@ where
 }
 
 /// Up to `attempts` tries of `attempt(n)`, [`RETRY_PAUSE`] apart.
-async fn attempts<T, F>(attempts: usize, attempt: impl Fn(usize) -> F) -> anyhow::Result<T>
+async fn attempts<T, F>(
+    attempts: usize,
+    progress: &Progress,
+    name: &str,
+    attempt: impl Fn(usize) -> F,
+) -> anyhow::Result<T>
 where
     F: Future<Output = anyhow::Result<T>>,
 {
@@ -104,9 +115,9 @@ where
     loop {
         match attempt(number).await {
             Err(err) if number < attempts => {
-                eprintln!(
-                    "[opencode-docker] attempt {number} of {attempts} failed, retrying in 5 s: {err:#}"
-                );
+                progress.line(&format!(
+                    "[opencode-docker] {name}: attempt {number} of {attempts} failed, retrying in 5 s: {err:#}"
+                ));
                 tokio::time::sleep(RETRY_PAUSE).await;
                 number += 1;
             }

@@ -164,6 +164,8 @@ pub struct Settings {
     pub docker: PathBuf,
     /// This run's id, carried by its containers' labels and its temp directories' names.
     pub run_id: String,
+    /// The mock model's scripted scenarios.
+    pub mock_scripts: Option<PathBuf>,
 }
 
 impl Settings {
@@ -210,6 +212,7 @@ impl Settings {
             image: args.image.clone(),
             docker: args.docker.clone(),
             run_id: new_run_id()?,
+            mock_scripts: args.mock_scripts.as_deref().map(|dir| host.absolute(dir)),
         })
     }
 }

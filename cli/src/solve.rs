@@ -1,15 +1,18 @@
 //! `evals-runner run`: solve every eval, write the generated files, snapshots and the manifest.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Context;
 use evals_pipeline::EvalDir;
-use evals_pipeline::files::{input_files, write_files, write_json_atomic};
+use evals_pipeline::files::{
+    input_files, read_files, relative_files, write_files, write_json_atomic,
+};
 use evals_pipeline::prompt::{DEFAULT_SOLVER_SYSTEM, SolverOutput, solver_prompt, solver_schema};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::json;
 
 use crate::call::{CallSpec, Runtime, call};
 use crate::error::{EXIT_EVALS_ERRORED, EXIT_OK};
@@ -84,6 +87,7 @@ pub async fn solve(
     cwd: &Path,
     output: &Path,
     clock: &RunClock,
+    resume: bool,
 ) -> anyhow::Result<u8> {
     let settings = &runtime.settings;
     std::fs::create_dir_all(output)
@@ -101,10 +105,30 @@ pub async fn solve(
         }
     };
     let eval_count = evals.len();
-    let results = pool::run(evals, options, job, |eval: &EvalDir, outcome| {
-        progress::finished(&eval.id, outcome)
-    })
-    .await;
+    let mut results = BTreeMap::new();
+    let (mut todo, mut todo_index) = (Vec::new(), Vec::new());
+    for (index, eval) in evals.into_iter().enumerate() {
+        match resume.then(|| finished_entry(&eval, cwd, output)).flatten() {
+            Some(entry) => {
+                runtime.progress.line(&format!(
+                    "[opencode-docker] skipped {} (already done)",
+                    eval.id
+                ));
+                results.insert(index, Ok(entry));
+            }
+            None => {
+                todo_index.push(index);
+                todo.push(eval);
+            }
+        }
+    }
+    let name: fn(&EvalDir) -> &str = |eval| &eval.id;
+    let ran = pool::run(todo, options, job, runtime.progress.clone(), name).await;
+    runtime.progress.finish();
+    results.extend(
+        ran.into_iter()
+            .map(|(index, outcome)| (todo_index[index], outcome)),
+    );
 
     let errored = results
         .iter()
@@ -120,8 +144,8 @@ pub async fn solve(
         evals_processed: results.len(),
         evals_errored: errored,
         evals: results
-            .into_iter()
-            .filter_map(|(_, outcome)| outcome.ok())
+            .into_values()
+            .filter_map(|outcome| outcome.ok())
             .collect(),
     };
     write_json_atomic(&output.join("manifest.json"), &manifest)?;
@@ -174,7 +198,9 @@ async fn solve_one(
     };
     let output_files = write_files(&target, &files)?;
     let snapshot_path = target.join(SOLVER_SNAPSHOT);
-    write_json_atomic(&snapshot_path, &snapshot.unwrap_or(Value::Null))?;
+    // `noop` has no session; its snapshot says so in the same shape.
+    let snapshot = snapshot.unwrap_or_else(|| json!({"session": null, "messages": [], "diff": []}));
+    write_json_atomic(&snapshot_path, &snapshot)?;
     Ok(ManifestEval {
         eval_id: eval.id.clone(),
         eval_path: eval.eval_path(),
@@ -187,24 +213,31 @@ async fn solve_one(
     })
 }
 
-/// `noop`'s answer: the eval's reference solution.
-fn reference_files(eval_dir: &Path) -> anyhow::Result<Vec<evals_pipeline::prompt::PromptFile>> {
-    let staged = tempfile::tempdir()?;
-    let app = staged.path().join("app");
-    copy_tree(&eval_dir.join("reference"), &app)?;
-    Ok(input_files(staged.path())?)
+/// The manifest entry of an eval an earlier run finished in `output`: its session snapshot, the
+/// last file a finished eval writes, is there.
+fn finished_entry(eval: &EvalDir, cwd: &Path, output: &Path) -> Option<ManifestEval> {
+    let folder = output.join(eval.generated_path());
+    let snapshot = folder.join(SOLVER_SNAPSHOT);
+    if !snapshot.is_file() {
+        return None;
+    }
+    let output_files: Vec<String> = relative_files(&folder)
+        .ok()?
+        .into_iter()
+        .filter(|path| path != SOLVER_SNAPSHOT)
+        .collect();
+    Some(ManifestEval {
+        eval_id: eval.id.clone(),
+        eval_path: eval.eval_path(),
+        output_files,
+        generated_path: eval.generated_path(),
+        solver_session_artifact_path: evals_pipeline::discover::posix(crate::call::relative_to(
+            &snapshot, cwd,
+        )),
+    })
 }
 
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let path = entry?.path();
-        let target: PathBuf = to.join(path.file_name().unwrap_or_default());
-        if path.is_dir() {
-            copy_tree(&path, &target)?;
-        } else {
-            std::fs::copy(&path, &target)?;
-        }
-    }
-    Ok(())
+/// `noop`'s answer: the eval's reference solution.
+fn reference_files(eval_dir: &Path) -> anyhow::Result<Vec<evals_pipeline::prompt::PromptFile>> {
+    Ok(read_files(&eval_dir.join("reference"))?)
 }

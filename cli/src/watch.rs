@@ -72,6 +72,16 @@ impl Watch {
         })
     }
 
+    /// The ids of every message the events have shown, in id order, which is creation order.
+    pub fn message_ids(&self) -> Vec<String> {
+        let live = self
+            .shared
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        live.messages.iter().cloned().collect()
+    }
+
     /// Stops reading and prints the text still held back.
     pub fn finish(self) {
         self.task.abort();

@@ -316,3 +316,399 @@ fn sigint_mid_run_removes_every_container_and_temp_dir() {
         );
     }
 }
+
+fn json_file(path: &Path) -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn keys(value: &serde_json::Value) -> Vec<String> {
+    value.as_object().unwrap().keys().cloned().collect()
+}
+
+#[test]
+fn a_solver_run_then_a_judge_run_write_every_file_with_exact_fields() {
+    if !docker_ready() {
+        return;
+    }
+    let (dir, repo, tmp) = workdir();
+    let solved = run(
+        &repo,
+        &tmp,
+        &[
+            "run",
+            "--model",
+            "mock/echo",
+            "--output",
+            "generated/solver",
+        ],
+    );
+    assert_eq!(
+        solved.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&solved.stderr)
+    );
+    let host_tmp = dir.path().join("host tmp");
+    std::fs::create_dir(&host_tmp).unwrap();
+    let judged = run(
+        &repo,
+        &tmp,
+        &[
+            "judge",
+            "--model",
+            "mock/keyword-judge",
+            "--input",
+            "generated/solver",
+            "--host-tmpdir",
+            host_tmp.to_str().unwrap(),
+            "--agent-logs",
+            "--verbose",
+            "--concurrency",
+            "1",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&judged.stderr);
+    assert_eq!(judged.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .next()
+            .unwrap()
+            .contains("agent-logs=on verbose=on"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("[01-slugify][agent] tool StructuredOutput completed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "[opencode-trace][worker 1/1][01-slugify][judge] start model=mock/keyword-judge"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&host_tmp).unwrap().count(),
+        0,
+        "--host-tmpdir left behind"
+    );
+
+    let generated = repo.join("generated");
+    let summary = json_file(&generated.join("summary.json"));
+    assert_eq!(
+        keys(&summary),
+        [
+            "evalCount",
+            "evalsErrored",
+            "evalsProcessed",
+            "finishedAt",
+            "inputGeneratedArtifacts",
+            "judgeModel",
+            "pattern",
+            "requirementsPassed",
+            "requirementsTotal",
+            "runId",
+            "solverModel",
+            "startedAt",
+            "weightedAverageScore",
+        ]
+    );
+    assert_eq!(summary["inputGeneratedArtifacts"], "generated/solver");
+    assert_eq!(
+        (
+            summary["evalCount"].as_u64(),
+            summary["requirementsTotal"].as_u64()
+        ),
+        (Some(3), Some(9))
+    );
+    let result = json_file(&generated.join("evals/strings/01-slugify.json"));
+    assert_eq!(
+        keys(&result),
+        [
+            "evalId",
+            "evalPath",
+            "judgeModel",
+            "judgeSessionArtifactPath",
+            "llmJudgeRequirements",
+            "outputFiles",
+            "score",
+            "solverModel",
+        ]
+    );
+    assert_eq!(
+        result["judgeSessionArtifactPath"],
+        "evals/strings/01-slugify.opencode-session.judge.json"
+    );
+    // The stub holds `slugify` and `string` but not `toLowerCase` or `replace`.
+    assert_eq!(
+        result["score"],
+        serde_json::json!({"passedWeight": 1, "totalWeight": 4, "ratio": 0.25})
+    );
+    assert!(
+        generated
+            .join("evals/strings/01-slugify.opencode-session.judge.json")
+            .is_file()
+    );
+
+    // A second judge run keeps the first summary as a backup.
+    let again = run(
+        &repo,
+        &tmp,
+        &[
+            "judge",
+            "--model",
+            "mock/keyword-judge",
+            "--input",
+            "generated/solver",
+            "--rerun-missing-judgements",
+        ],
+    );
+    assert_eq!(again.status.code(), Some(0));
+    let backups = std::fs::read_dir(&generated)
+        .unwrap()
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("summary.backup.")
+        });
+    assert_eq!(backups.count(), 1);
+    assert_nothing_left(&tmp, None);
+}
+
+#[test]
+fn a_phase_timeout_aborts_the_session_and_cleans_up() {
+    if !docker_ready() {
+        return;
+    }
+    let (_dir, repo, tmp) = workdir();
+    let output = run(
+        &repo,
+        &tmp,
+        &[
+            "run",
+            "--model",
+            "mock/slow-20000",
+            "--timeout",
+            "1500",
+            "--output",
+            "out",
+            "--pattern",
+            "evals/strings/*",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("structured-output: timed out after 1500 ms; the session was aborted"),
+        "{stderr}"
+    );
+    assert_nothing_left(&tmp, None);
+}
+
+#[test]
+fn model_paths_never_escape_the_output_folder() {
+    if !docker_ready() {
+        return;
+    }
+    let (dir, repo, tmp) = workdir();
+    let scripts = dir.path().join("scripts");
+    std::fs::create_dir(&scripts).unwrap();
+    let answer = serde_json::json!([
+        {"tool_calls": [{"name": "StructuredOutput", "arguments": {"summary": "s", "files": [
+            {"path": "../../escaped.txt", "content": "x"},
+            {"path": "/abs/rooted.txt", "content": "y"},
+            {"path": "..\\..\\back.txt", "content": "z"}
+        ]}}]},
+        {"text": "done"}
+    ]);
+    std::fs::write(scripts.join("escape.json"), answer.to_string()).unwrap();
+    let output = run(
+        &repo,
+        &tmp,
+        &[
+            "run",
+            "--model",
+            "mock/script:escape",
+            "--mock-scripts",
+            scripts.to_str().unwrap(),
+            "--output",
+            "out",
+            "--pattern",
+            "evals/strings/*",
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let eval_out = repo.join("out/strings/01-slugify");
+    for file in ["escaped.txt", "abs/rooted.txt", "back.txt"] {
+        assert!(
+            eval_out.join(file).is_file(),
+            "{file} not written inside the eval's folder"
+        );
+    }
+    for outside in [
+        dir.path().join("escaped.txt"),
+        repo.join("escaped.txt"),
+        repo.join("out/escaped.txt"),
+        PathBuf::from("/abs/rooted.txt"),
+    ] {
+        assert!(!outside.exists(), "{} was written", outside.display());
+    }
+    assert_eq!(
+        manifest(&repo.join("out"))["evals"][0]["outputFiles"],
+        serde_json::json!(["abs/rooted.txt", "back.txt", "escaped.txt"])
+    );
+}
+
+#[test]
+fn resume_redoes_nothing_that_is_done_and_one_bad_eval_errs_alone() {
+    if !docker_ready() {
+        return;
+    }
+    let (_dir, repo, tmp) = workdir();
+    let first = run(
+        &repo,
+        &tmp,
+        &[
+            "run",
+            "--model",
+            "mock/echo",
+            "--output",
+            "out",
+            "--pattern",
+            "evals/strings/*",
+        ],
+    );
+    assert_eq!(first.status.code(), Some(0));
+    let done = repo.join("out/strings/01-slugify/opencode-session.solver.json");
+    let before = std::fs::metadata(&done).unwrap().modified().unwrap();
+    std::fs::write(
+        repo.join("evals/collections/02-group-by/requirements.yaml"),
+        "requirements: [\n",
+    )
+    .unwrap();
+
+    let second = run(
+        &repo,
+        &tmp,
+        &["run", "--model", "mock/echo", "--output", "out", "--resume"],
+    );
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("skipped 01-slugify (already done)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("errored 02-group-by: `") && stderr.contains("requirements.yaml`"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::metadata(&done).unwrap().modified().unwrap(),
+        before,
+        "a done eval was redone"
+    );
+    let manifest = manifest(&repo.join("out"));
+    let ids: Vec<_> = manifest["evals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|eval| eval["evalId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["01-slugify", "03-retry-with-backoff"]);
+    assert_eq!(
+        (
+            manifest["evalsProcessed"].as_u64(),
+            manifest["evalsErrored"].as_u64()
+        ),
+        (Some(3), Some(1))
+    );
+    assert_nothing_left(&tmp, None);
+}
+
+#[test]
+fn server_logging_follows_the_environment() {
+    if !docker_ready() {
+        return;
+    }
+    let (_dir, repo, tmp) = workdir();
+    let quiet = run(
+        &repo,
+        &tmp,
+        &[
+            "run",
+            "--model",
+            "mock/echo",
+            "--output",
+            "a",
+            "--pattern",
+            "evals/strings/*",
+        ],
+    );
+    let quiet = String::from_utf8_lossy(&quiet.stderr);
+    assert!(
+        quiet.contains("[container] opencode server listening"),
+        "{quiet}"
+    );
+    assert!(
+        !quiet.contains("[container] timestamp="),
+        "logs printed without --print-logs: {quiet}"
+    );
+    assert!(!quiet.contains("[agent]"), "{quiet}");
+
+    let printed = Command::new(env!("CARGO_BIN_EXE_evals-runner"))
+        .args([
+            "run",
+            "--model",
+            "mock/echo",
+            "--output",
+            "b",
+            "--pattern",
+            "evals/strings/*",
+        ])
+        .current_dir(&repo)
+        .env("TMPDIR", &tmp)
+        .env("OPENCODE_SERVER_PRINT_LOGS", "1")
+        .env("OPENCODE_SERVER_LOG_LEVEL", "WARN")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&printed.stderr);
+    assert!(
+        printed
+            .lines()
+            .next()
+            .unwrap()
+            .contains("server-log-level=WARN print-logs=on"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("[container] timestamp=") && printed.contains("level=WARN"),
+        "{printed}"
+    );
+    assert!(!printed.contains("level=INFO"), "{printed}");
+
+    let silent = Command::new(env!("CARGO_BIN_EXE_evals-runner"))
+        .args([
+            "run",
+            "--model",
+            "mock/echo",
+            "--output",
+            "c",
+            "--pattern",
+            "evals/strings/*",
+        ])
+        .current_dir(&repo)
+        .env("TMPDIR", &tmp)
+        .env("OPENCODE_STREAM_CONTAINER_LOGS", "0")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&silent.stderr).contains("[container]"));
+}

@@ -360,8 +360,8 @@ fn port_taken(logs: &str) -> bool {
         || logs.contains("port") && logs.contains("in use")
 }
 
-/// What to do about a failed `docker run`, judged from Docker's message.
-fn hint_for(error: &DockerError) -> &'static str {
+/// What to do about a failed docker command, judged from Docker's message.
+pub fn hint_for(error: &DockerError) -> &'static str {
     let DockerError::Failed { stderr, .. } = error else {
         return "install the Docker client, or pass `--docker PATH` to the one to use";
     };

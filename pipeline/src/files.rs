@@ -8,27 +8,39 @@ use crate::prompt::PromptFile;
 
 /// Every file under `app/` of the eval folder, at any depth, by path relative to `app/`, sorted.
 pub fn input_files(eval_dir: &Path) -> std::io::Result<Vec<PromptFile>> {
-    let app = eval_dir.join("app");
+    read_files(&eval_dir.join("app"))
+}
+
+/// Every file under `dir` with its text, by POSIX path relative to `dir`, sorted; none when
+/// `dir` does not exist.
+pub fn read_files(dir: &Path) -> std::io::Result<Vec<PromptFile>> {
+    relative_files(dir)?
+        .into_iter()
+        .map(|path| {
+            let content = String::from_utf8_lossy(&std::fs::read(dir.join(&path))?).into_owned();
+            Ok(PromptFile { path, content })
+        })
+        .collect()
+}
+
+/// The POSIX paths, relative to `dir`, of every file under it, sorted; none when `dir` does not
+/// exist.
+pub fn relative_files(dir: &Path) -> std::io::Result<Vec<String>> {
     let mut files = Vec::new();
-    if app.is_dir() {
-        collect(&app, &app, &mut files)?;
+    if dir.is_dir() {
+        collect(dir, dir, &mut files)?;
     }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files.sort();
     Ok(files)
 }
 
-fn collect(root: &Path, dir: &Path, files: &mut Vec<PromptFile>) -> std::io::Result<()> {
+fn collect(root: &Path, dir: &Path, files: &mut Vec<String>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {
             collect(root, &path, files)?;
         } else {
-            let content = String::from_utf8_lossy(&std::fs::read(&path)?).into_owned();
-            let relative = path.strip_prefix(root).unwrap_or(&path);
-            files.push(PromptFile {
-                path: posix(relative),
-                content,
-            });
+            files.push(posix(path.strip_prefix(root).unwrap_or(&path)));
         }
     }
     Ok(())

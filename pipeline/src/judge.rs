@@ -110,7 +110,7 @@ pub fn judge_prompt(requirements: &[Requirement], files: &[PromptFile]) -> Strin
 }
 
 /// One requirement as graded, in the per-eval result file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GradedRequirement {
     /// The requirement id.
     pub id: String,
@@ -126,12 +126,12 @@ pub struct GradedRequirement {
     /// The judge's evidence.
     pub evidence: Vec<String>,
     /// The judge's confidence, when it gave one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f64>,
 }
 
 /// The weighted score of one eval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Score {
     /// The weight of the requirements passed.
