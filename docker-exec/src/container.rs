@@ -164,7 +164,7 @@ pub async fn open_permissions(
 /// is removed before the error returns.
 pub async fn start<P, F>(
     docker: &Docker,
-    mut spec: ContainerSpec,
+    spec: ContainerSpec,
     env: &[(String, Secret)],
     deadline: Duration,
     probe: P,
@@ -173,10 +173,27 @@ where
     P: Fn(u16) -> F,
     F: Future<Output = bool>,
 {
+    start_with_ports(docker, spec, env, deadline, probe, free_port).await
+}
+
+/// [`start`], with host ports chosen by `next_port` rather than the system; for tests of the
+/// race where another process takes the chosen port first.
+pub async fn start_with_ports<P, F>(
+    docker: &Docker,
+    mut spec: ContainerSpec,
+    env: &[(String, Secret)],
+    deadline: Duration,
+    probe: P,
+    mut next_port: impl FnMut() -> u16,
+) -> Result<RunningContainer, StartError>
+where
+    P: Fn(u16) -> F,
+    F: Future<Output = bool>,
+{
     let mut attempt = 1;
     loop {
         if let Network::Host { port } = &mut spec.network {
-            *port = free_port();
+            *port = next_port();
         }
         match start_once(docker, &spec, env, deadline, &probe).await {
             Err(StartError::Exited { logs, .. })
@@ -353,9 +370,14 @@ fn free_port() -> u16 {
 }
 
 /// Whether a server log says its port was already taken.
+///
+/// OpenCode 1.18 says only `ServeError` when it cannot listen; with a port that was free a
+/// moment before, another process taking it is by far the likeliest cause, and a retry on
+/// another port costs little when it is not.
 fn port_taken(logs: &str) -> bool {
     let logs = logs.to_ascii_lowercase();
-    logs.contains("eaddrinuse")
+    logs.contains("serveerror")
+        || logs.contains("eaddrinuse")
         || logs.contains("address already in use")
         || logs.contains("port") && logs.contains("in use")
 }

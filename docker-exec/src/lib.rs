@@ -35,7 +35,7 @@ mod sweep;
 pub use argv::{BRIDGE_CONTAINER_PORT, ContainerSpec, Network, mount_flag, run_argv};
 pub use container::{
     LOG_TAIL_LINES, PORT_ATTEMPTS, PROBE_INTERVAL, PROBE_TIMEOUT, RunningContainer, StartError,
-    Unready, hint_for, open_permissions, remove, start, wait_ready,
+    Unready, hint_for, open_permissions, remove, start, start_with_ports, wait_ready,
 };
 pub use logging::{InvalidLogLevel, LogLevel, ServerLogging};
 pub use overlay::{CONFIG_CONTENT_VAR, OverlayProvider, overlay};
