@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use evals_pipeline::Requirements;
 use evals_pipeline::discover::posix;
-use evals_pipeline::files::{sanitize_path, write_json_atomic};
+use evals_pipeline::files::{sanitize_name, sanitize_path, write_json_atomic};
 use evals_pipeline::judge::{
     GradedRequirement, JUDGE_SYSTEM, JudgeOutput, Score, grade, judge_prompt, judge_schema, round4,
 };
@@ -20,7 +20,7 @@ use crate::call::{CallSpec, Runtime, call, relative_to};
 use crate::error::{EXIT_EVALS_ERRORED, EXIT_OK, UserError};
 use crate::pool::{self, PoolOptions, Slot};
 use crate::progress;
-use crate::solve::{RunClock, iso, sanitize_name};
+use crate::solve::{RunClock, iso};
 
 /// The suffix of a judge session snapshot beside its result.
 const JUDGE_SNAPSHOT_SUFFIX: &str = ".opencode-session.judge.json";

@@ -85,7 +85,7 @@ async fn solve(
         Some(output) => host.absolute(output),
         None => host.cwd.join("generated").join(format!(
             "{}-{}",
-            solve::sanitize_name(&settings.model.to_string()),
+            evals_pipeline::files::sanitize_name(&settings.model.to_string()),
             clock.run_id()
         )),
     };

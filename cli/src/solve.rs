@@ -67,19 +67,6 @@ pub fn iso(time: SystemTime) -> String {
     humantime::format_rfc3339_millis(time).to_string()
 }
 
-/// A name made safe for a folder: every character outside `[A-Za-z0-9._-]` becomes `_`.
-pub fn sanitize_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 /// Solves `evals` into `output`, returning the exit code.
 pub async fn solve(
     runtime: Arc<Runtime>,

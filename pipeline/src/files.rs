@@ -60,6 +60,15 @@ pub fn sanitize_path(path: &str) -> Option<PathBuf> {
     (!clean.as_os_str().is_empty()).then_some(clean)
 }
 
+/// A name made safe for a file or folder: every character outside `[A-Za-z0-9._-]` becomes
+/// `_`, as output folders (`<model>-<run id>`) and judge results (`<eval id>.json`) are named.
+pub fn sanitize_name(name: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+    name.chars()
+        .map(|c| if safe(c) { c } else { '_' })
+        .collect()
+}
+
 /// Writes `files` under `dir` with sanitized paths, returning the POSIX paths written.
 pub fn write_files(dir: &Path, files: &[PromptFile]) -> std::io::Result<Vec<String>> {
     let mut written = Vec::new();
@@ -98,6 +107,12 @@ pub fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> std::io:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_keep_only_safe_characters() {
+        assert_eq!(sanitize_name("openai/gpt-4.1-mini"), "openai_gpt-4.1-mini");
+        assert_eq!(sanitize_name("a b:c/ü"), "a_b_c__");
+    }
 
     #[test]
     fn hostile_paths_stay_inside() {
