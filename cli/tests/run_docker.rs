@@ -712,3 +712,88 @@ fn server_logging_follows_the_environment() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&silent.stderr).contains("[container]"));
 }
+
+#[test]
+fn one_requirement_can_be_judged_again_and_the_summary_is_rebuilt() {
+    if !docker_ready() {
+        return;
+    }
+    let (_dir, repo, tmp) = workdir();
+    let pattern = ["--pattern", "evals/strings/*"];
+    let solved = run(
+        &repo,
+        &tmp,
+        &[
+            &[
+                "run",
+                "--model",
+                "mock/echo",
+                "--output",
+                "generated/solver",
+            ][..],
+            &pattern,
+        ]
+        .concat(),
+    );
+    assert_eq!(solved.status.code(), Some(0));
+    let judge = [
+        "judge",
+        "--model",
+        "mock/keyword-judge",
+        "--input",
+        "generated/solver",
+    ];
+    assert_eq!(run(&repo, &tmp, &judge).status.code(), Some(0));
+    let result_path = repo.join("generated/evals/strings/01-slugify.json");
+    let passed = |result: &serde_json::Value| -> Vec<bool> {
+        result["llmJudgeRequirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["passed"].as_bool().unwrap())
+            .collect()
+    };
+    assert_eq!(passed(&json_file(&result_path)), [true, false, false]);
+
+    // The solver's file now lowers case and replaces; only `lower-cases` is judged again.
+    let generated = repo.join("generated/solver/strings/01-slugify/slugify.ts");
+    std::fs::write(
+        &generated,
+        "export function slugify(t: string): string { return t.toLowerCase().replace(/x/g, '-'); }",
+    )
+    .unwrap();
+    let again = run(
+        &repo,
+        &tmp,
+        &[
+            &judge[..],
+            &[
+                "--rerun-requirements-file",
+                "evals/strings/01-slugify/requirements.yaml",
+                "--rerun-requirement-id",
+                "lower-cases",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        passed(&json_file(&result_path)),
+        [true, true, false],
+        "only `lower-cases` may change"
+    );
+    let summary = json_file(&repo.join("generated/summary.json"));
+    assert_eq!(
+        (
+            summary["requirementsPassed"].as_u64(),
+            summary["weightedAverageScore"].as_f64()
+        ),
+        (Some(2), Some(0.5))
+    );
+    assert_nothing_left(&tmp, None);
+}
