@@ -11,8 +11,13 @@ use std::process::{Command, Output};
 
 const IMAGE: &str = "evals-opencode:1.18.33";
 
-/// Whether Docker and the image are here; panics under `REQUIRE_DOCKER=1` when they are not.
-fn docker_ready() -> bool {
+/// One test at a time: each starts several OpenCode servers, and many at once on a small
+/// machine would test its scheduler rather than the runner.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds the one-at-a-time slot when Docker and the image are here; `None` (the test skips) when
+/// they are not, and a panic under `REQUIRE_DOCKER=1`.
+fn docker_ready() -> Option<std::sync::MutexGuard<'static, ()>> {
     let ready = Command::new("docker")
         .args(["image", "inspect", IMAGE])
         .output()
@@ -23,8 +28,13 @@ fn docker_ready() -> bool {
             "REQUIRE_DOCKER=1 but Docker or the image `{IMAGE}` is missing: run `cargo xtask image`"
         );
         eprintln!("skipped: Docker or the image `{IMAGE}` is missing (run `cargo xtask image`)");
+        return None;
     }
-    ready
+    Some(
+        ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
 }
 
 /// A copy of the example suite in a temp dir, with a private temp root beside it.
@@ -93,9 +103,7 @@ fn run_id_of(stderr: &str) -> Option<String> {
 
 #[test]
 fn a_mock_run_writes_files_snapshots_and_the_manifest() {
-    if !docker_ready() {
-        return;
-    }
+    let Some(_slot) = docker_ready() else { return };
     let (_dir, repo, tmp) = workdir();
     let output = run(
         &repo,
@@ -169,9 +177,7 @@ fn a_mock_run_writes_files_snapshots_and_the_manifest() {
 
 #[test]
 fn a_model_error_fails_every_eval_with_exit_1_and_cleans_up() {
-    if !docker_ready() {
-        return;
-    }
+    let Some(_slot) = docker_ready() else { return };
     let (_dir, repo, tmp) = workdir();
     let output = run(
         &repo,
@@ -206,9 +212,7 @@ fn a_model_error_fails_every_eval_with_exit_1_and_cleans_up() {
 
 #[test]
 fn the_json_fallback_rescues_a_model_without_structured_output() {
-    if !docker_ready() {
-        return;
-    }
+    let Some(_slot) = docker_ready() else { return };
     let (_dir, repo, tmp) = workdir();
     let output = run(
         &repo,
@@ -262,9 +266,7 @@ fn containers_of(run_id: &str) -> usize {
 
 #[test]
 fn sigint_mid_run_removes_every_container_and_temp_dir() {
-    if !docker_ready() {
-        return;
-    }
+    let Some(_slot) = docker_ready() else { return };
     let (_dir, repo, tmp) = workdir();
     let child = Command::new(env!("CARGO_BIN_EXE_evals-runner"))
         .args([
@@ -329,9 +331,7 @@ fn keys(value: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn a_solver_run_then_a_judge_run_write_every_file_with_exact_fields() {
-    if !docker_ready() {
-        return;
-    }
+    let Some(_slot) = docker_ready() else { return };
     let (dir, repo, tmp) = workdir();
     let solved = run(
         &repo,
@@ -481,9 +481,7 @@ fn a_solver_run_then_a_judge_run_write_every_file_with_exact_fields() {
 
 #[test]
 fn a_phase_timeout_aborts_the_session_and_cleans_up() {
-    if !docker_ready() {
-        return;
-    }
+    let Some(_slot) = docker_ready() else { return };
     let (_dir, repo, tmp) = workdir();
     let output = run(
         &repo,
@@ -511,9 +509,7 @@ fn a_phase_timeout_aborts_the_session_and_cleans_up() {
 
 #[test]
 fn model_paths_never_escape_the_output_folder() {
-    if !docker_ready() {
-        return;
-    }
+    let Some(_slot) = docker_ready() else { return };
     let (dir, repo, tmp) = workdir();
     let scripts = dir.path().join("scripts");
     std::fs::create_dir(&scripts).unwrap();
@@ -570,9 +566,7 @@ fn model_paths_never_escape_the_output_folder() {
 
 #[test]
 fn resume_redoes_nothing_that_is_done_and_one_bad_eval_errs_alone() {
-    if !docker_ready() {
-        return;
-    }
+    let Some(_slot) = docker_ready() else { return };
     let (_dir, repo, tmp) = workdir();
     let first = run(
         &repo,
@@ -636,9 +630,7 @@ fn resume_redoes_nothing_that_is_done_and_one_bad_eval_errs_alone() {
 
 #[test]
 fn server_logging_follows_the_environment() {
-    if !docker_ready() {
-        return;
-    }
+    let Some(_slot) = docker_ready() else { return };
     let (_dir, repo, tmp) = workdir();
     let quiet = run(
         &repo,
@@ -715,9 +707,7 @@ fn server_logging_follows_the_environment() {
 
 #[test]
 fn one_requirement_can_be_judged_again_and_the_summary_is_rebuilt() {
-    if !docker_ready() {
-        return;
-    }
+    let Some(_slot) = docker_ready() else { return };
     let (_dir, repo, tmp) = workdir();
     let pattern = ["--pattern", "evals/strings/*"];
     let solved = run(
