@@ -225,7 +225,12 @@ where
     let argv = run_argv(docker.program(), spec);
     let run = docker.output_async(argv[1..].to_vec(), env.to_vec()).await;
     if let Err(source) = run {
-        remove(docker, &spec.name).await.ok();
+        // A container that failed to start is ours to remove, but on a name clash the name
+        // belongs to someone else's container, which must be left alone.
+        let clash = matches!(&source, DockerError::Failed { stderr, .. } if stderr.contains("is already in use"));
+        if !clash {
+            remove(docker, &spec.name).await.ok();
+        }
         return Err(StartError::Docker {
             hint: hint_for(&source),
             source,
