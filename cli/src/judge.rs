@@ -178,10 +178,7 @@ pub async fn judge(runtime: Arc<Runtime>, job: JudgeJob, clock: &RunClock) -> an
             "mean score",
             format!("{:.4}", summary.weighted_average_score),
         ),
-        (
-            "results",
-            relative_to(&job.output, &job.cwd).display().to_string(),
-        ),
+        ("results", progress::shown(&job.output, &job.cwd)),
     ]);
     Ok(if errored.is_empty() {
         EXIT_OK

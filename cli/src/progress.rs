@@ -92,6 +92,16 @@ impl Default for Progress {
     }
 }
 
+/// `path` as a person would type it from `cwd`: relative when it lies under it, `.` for `cwd`
+/// itself.
+pub fn shown(path: &std::path::Path, cwd: &std::path::Path) -> String {
+    match path.strip_prefix(cwd) {
+        Ok(relative) if relative.as_os_str().is_empty() => ".".into(),
+        Ok(relative) => relative.display().to_string(),
+        Err(_) => path.display().to_string(),
+    }
+}
+
 /// Prints `rows` as an aligned two-column table on standard error.
 pub fn table(rows: &[(&str, String)]) {
     let width = rows.iter().map(|(key, _)| key.len()).max().unwrap_or(0);

@@ -139,10 +139,7 @@ pub async fn solve(
     progress::table(&[
         ("evals", eval_count.to_string()),
         ("errored", errored.to_string()),
-        (
-            "results",
-            crate::call::relative_to(output, cwd).display().to_string(),
-        ),
+        ("results", progress::shown(output, cwd)),
     ]);
     Ok(if errored == 0 && manifest.evals_processed == eval_count {
         EXIT_OK

@@ -98,9 +98,7 @@ impl Docker {
     ) -> Result<String, DockerError> {
         trace!(program = %self.program.display(), ?args, "docker");
         let is_run = args.first().is_some_and(|command| command == "run");
-        if is_run {
-            self.runs.fetch_add(1, Ordering::SeqCst);
-        }
+        let _counted = is_run.then(|| InFlight::enter(&self.runs));
         let mut expression = duct::cmd(self.program.as_os_str(), args)
             .stdout_capture()
             .stderr_capture()
@@ -170,6 +168,22 @@ impl Docker {
     }
 }
 
+/// One process counted in a shared counter until dropped, however its call ends.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// `args` as the owned argv `Docker` takes.
 pub fn args<const N: usize>(args: [&str; N]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
@@ -203,6 +217,18 @@ mod tests {
             .output(&args(["-c", "printf %s \"$EVALS_TEST_SECRET\""]), &env)
             .unwrap();
         assert_eq!(output, "s3cret");
+    }
+
+    #[test]
+    fn docker_runs_are_counted_only_while_they_run() {
+        // `sh run` looks for a script named `run` and fails: the count must come back down
+        // whether the process failed or could not start at all.
+        let shell = Docker::new("sh");
+        assert!(shell.output(&args(["run"]), &[]).is_err());
+        assert_eq!(shell.runs_in_flight(), 0);
+        let missing = Docker::new("/nonexistent/docker");
+        assert!(missing.output(&args(["run"]), &[]).is_err());
+        assert_eq!(missing.runs_in_flight(), 0);
     }
 
     #[test]
