@@ -227,3 +227,46 @@ fn help_names_every_flag_of_run() {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
 }
+
+#[test]
+fn mock_model_serves_the_models_listing_until_stopped() {
+    use std::io::{BufRead, BufReader, Read, Write};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_evals-runner"))
+        .args(["mock-model"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let base = first
+        .split_whitespace()
+        .find(|word| word.starts_with("http://127.0.0.1:"))
+        .unwrap();
+    let address = base.trim_start_matches("http://").trim_end_matches("/v1");
+
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET /v1/models HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    for scenario in [
+        "echo",
+        "keyword-judge",
+        "no-structured",
+        "tool-then-answer",
+        "fail-400",
+    ] {
+        assert!(
+            response.contains(&format!("\"{scenario}\"")),
+            "{scenario} missing: {response}"
+        );
+    }
+}
