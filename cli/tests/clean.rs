@@ -11,7 +11,6 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::fs;
-use std::hash::{BuildHasher, RandomState};
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -21,6 +20,7 @@ use evals_auth_isolation::{RunLock, SessionDirs, lock_path, run_is_alive};
 use evals_cli::clean::{CleanReport, clean, clean_runs, sweep_run};
 use evals_cli::error::UserError;
 use evals_docker_exec::{Docker, RUN_ID_LABEL, args, run_containers};
+use evals_test_support::{ContainerGuard, IMAGE, unique_hex};
 
 const LIVE: &str = "1111111111";
 const DEAD: &str = "2222222222";
@@ -267,31 +267,23 @@ async fn a_run_killed_with_sigkill_is_dead_and_swept() {
 }
 
 /// The real docker client, or `None` (after saying why) when Docker or the image is missing.
-fn real_docker(image: &str) -> Option<Docker> {
-    let docker = Docker::new("docker");
-    let problem = match docker.output(&args(["image", "inspect", image]), &[]) {
-        Ok(_) => return Some(docker),
-        Err(err) => err,
-    };
-    assert!(
-        std::env::var("REQUIRE_DOCKER").as_deref() != Ok("1"),
-        "REQUIRE_DOCKER=1 but Docker or the image `{image}` is unavailable: {problem}"
-    );
-    eprintln!("skipped: Docker or the image `{image}` is unavailable: {problem}");
-    None
+fn real_docker() -> Option<Docker> {
+    evals_test_support::docker_ready(IMAGE).then(|| Docker::new("docker"))
 }
 
 /// Real containers a test made, removed when it ends, even by a panic.
 struct Containers {
     docker: Docker,
-    names: Vec<String>,
+    started: usize,
+    guard: ContainerGuard,
 }
 
 impl Containers {
     /// Starts `evals-opencode-<run id>-<n>`, labelled with `run_id`, sleeping.
-    fn start(&mut self, image: &str, run_id: &str) -> String {
-        let name = format!("evals-opencode-{run_id}-{}", self.names.len());
-        self.names.push(name.clone());
+    fn start(&mut self, run_id: &str) -> String {
+        let name = format!("evals-opencode-{run_id}-{}", self.started);
+        self.started += 1;
+        self.guard.push(name.clone());
         let label = format!("{RUN_ID_LABEL}={run_id}");
         let mut argv = args(["run", "-d", "--pull", "never", "--network", "none"]);
         argv.extend(args([
@@ -302,46 +294,28 @@ impl Containers {
             "--entrypoint",
             "/bin/sh",
         ]));
-        argv.extend(args([image, "-c", "sleep 300"]));
+        argv.extend(args([IMAGE, "-c", "sleep 300"]));
         self.docker.output(&argv, &[]).unwrap();
         name
     }
 }
 
-impl Drop for Containers {
-    fn drop(&mut self) {
-        let mut argv = args(["rm", "--force", "--volumes"]);
-        argv.extend(self.names.iter().map(Into::into));
-        self.docker.output(&argv, &[]).ok();
-    }
-}
-
-/// Ten random hex digits, so that no other run, test or real, shares the id.
-fn new_run_id() -> String {
-    format!("{:010x}", RandomState::new().hash_one(0u8) & 0xff_ffff_ffff)
-}
-
 #[tokio::test]
 async fn real_containers_of_a_dead_run_go_and_those_of_a_live_run_stay() {
-    let image = "evals-opencode:1.18.33";
-    let Some(docker) = real_docker(image) else {
+    let Some(docker) = real_docker() else {
         return;
     };
     let _turn = SERIAL.lock().await;
     let root = tempfile::tempdir().unwrap();
-    let (live, dead) = (new_run_id(), new_run_id());
+    // Ten random hex digits, so that no other run, test or real, shares the id.
+    let (live, dead) = (unique_hex(10), unique_hex(10));
     let mut containers = Containers {
         docker: docker.clone(),
-        names: Vec::new(),
+        started: 0,
+        guard: ContainerGuard::default(),
     };
-    let live_containers = [
-        containers.start(image, &live),
-        containers.start(image, &live),
-    ];
-    let dead_containers = [
-        containers.start(image, &dead),
-        containers.start(image, &dead),
-    ];
+    let live_containers = [containers.start(&live), containers.start(&live)];
+    let dead_containers = [containers.start(&dead), containers.start(&dead)];
     let _lock = RunLock::acquire(root.path(), &live).unwrap();
     let live_dirs = SessionDirs::create(root.path(), &live, None).unwrap();
     let dead_dirs = SessionDirs::create(root.path(), &dead, None).unwrap();

@@ -1,9 +1,6 @@
 //! The built-in mock model behind real OpenCode in real Docker, driven through the runner's own
 //! call machinery, so the test can read what the model received.
 
-// The readiness check runs the docker client, as a user would.
-#![allow(clippy::disallowed_methods)]
-
 use std::sync::Arc;
 
 use clap::Parser;
@@ -12,23 +9,7 @@ use evals_cli::call::{CallSpec, Runtime, call};
 use evals_cli::host::Host;
 use evals_cli::settings::Settings;
 use evals_pipeline::prompt::{PromptFile, SolverOutput, solver_prompt, solver_schema};
-
-const IMAGE: &str = "evals-opencode:1.18.33";
-
-fn docker_ready() -> bool {
-    let ready = std::process::Command::new("docker")
-        .args(["image", "inspect", IMAGE])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !ready {
-        assert!(
-            std::env::var("REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "REQUIRE_DOCKER=1 but `{IMAGE}` is missing"
-        );
-        eprintln!("skipped: Docker or the image `{IMAGE}` is missing (run `cargo xtask image`)");
-    }
-    ready
-}
+use evals_test_support::{IMAGE, docker_ready};
 
 /// A runtime for `model` whose host has an `auth.json` holding `key` for the mock provider.
 async fn runtime(model: &str, key: &str, root: &std::path::Path) -> Runtime {
@@ -85,7 +66,7 @@ fn spec(files: Vec<PromptFile>) -> CallSpec {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tool_call_runs_in_the_workspace_and_the_auth_copy_key_reaches_the_model() {
-    if !docker_ready() {
+    if !docker_ready(IMAGE) {
         return;
     }
     let root = tempfile::tempdir().unwrap();
@@ -146,7 +127,7 @@ async fn a_tool_call_runs_in_the_workspace_and_the_auth_copy_key_reaches_the_mod
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_model_that_fails_with_400_ends_the_call_with_the_error() {
-    if !docker_ready() {
+    if !docker_ready(IMAGE) {
         return;
     }
     let root = tempfile::tempdir().unwrap();

@@ -12,7 +12,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const IMAGE: &str = "evals-opencode:1.18.33";
+use evals_test_support::{IMAGE, copy_tree, docker_ready};
 
 /// The unprivileged user the runner runs as.
 const USER: &str = "evals-tester";
@@ -27,18 +27,7 @@ fn can_run() -> bool {
         eprintln!("skipped: making the user `{USER}` takes root");
         return false;
     }
-    let ready = Command::new("docker")
-        .args(["image", "inspect", IMAGE])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !ready {
-        assert!(
-            std::env::var("REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "REQUIRE_DOCKER=1 but Docker or the image `{IMAGE}` is missing: run `cargo xtask image`"
-        );
-        eprintln!("skipped: Docker or the image `{IMAGE}` is missing (run `cargo xtask image`)");
-    }
-    ready
+    docker_ready(IMAGE)
 }
 
 /// Runs `program args`, returning its standard output; panics, with its output, on failure.
@@ -104,19 +93,6 @@ fn runner_binary(dir: &Path) -> PathBuf {
     std::fs::copy(built, &copy).unwrap();
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
     copy
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_tree(&path, &target)
-        } else {
-            std::fs::copy(&path, &target).map(drop).unwrap()
-        }
-    }
 }
 
 #[test]

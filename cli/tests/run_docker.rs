@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const IMAGE: &str = "evals-opencode:1.18.33";
+use evals_test_support::{IMAGE, copy_tree};
 
 /// One test at a time: each starts several OpenCode servers, and many at once on a small
 /// machine would test its scheduler rather than the runner.
@@ -18,48 +18,24 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Holds the one-at-a-time slot when Docker and the image are here; `None` (the test skips) when
 /// they are not, and a panic under `REQUIRE_DOCKER=1`.
 fn docker_ready() -> Option<std::sync::MutexGuard<'static, ()>> {
-    let ready = Command::new("docker")
-        .args(["image", "inspect", IMAGE])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !ready {
-        assert!(
-            std::env::var("REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "REQUIRE_DOCKER=1 but Docker or the image `{IMAGE}` is missing: run `cargo xtask image`"
-        );
-        eprintln!("skipped: Docker or the image `{IMAGE}` is missing (run `cargo xtask image`)");
-        return None;
-    }
-    Some(
+    let slot = || {
         ONE_AT_A_TIME
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
-    )
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    evals_test_support::docker_ready(IMAGE).then(slot)
 }
 
 /// A copy of the example suite in a temp dir, with a private temp root beside it.
 fn workdir() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let (repo, tmp) = (dir.path().join("repo"), dir.path().join("tmp"));
-    copy(
+    copy_tree(
         Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/evals")),
         &repo.join("evals"),
     );
     std::fs::create_dir_all(&tmp).unwrap();
     (dir, repo, tmp)
-}
-
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy(&path, &target)
-        } else {
-            std::fs::copy(&path, &target).map(drop).unwrap()
-        }
-    }
 }
 
 fn run(repo: &Path, tmp: &Path, args: &[&str]) -> Output {

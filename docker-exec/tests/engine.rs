@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::hash::{BuildHasher, RandomState};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,9 +22,7 @@ use evals_docker_exec::{
 };
 use evals_mount_plan::{ConfigFile, ConfigKind, DATA_TARGET, Mount, PlanInput};
 use evals_opencode_client::{Client, DEFAULT_USERNAME, Error as ClientError};
-
-/// The local image the containers run; never pulled.
-const IMAGE: &str = "evals-opencode:1.18.33";
+use evals_test_support::{ContainerGuard, IMAGE, unique_hex};
 
 /// Generous: the two cores of a test machine may be busy with several starts at once.
 const START_DEADLINE: Duration = Duration::from_secs(90);
@@ -50,25 +47,7 @@ const FORWARDED: [(&str, &str); 2] = [
 
 /// The Docker client, or `None` (after saying why) when the tests cannot run here.
 fn docker() -> Option<Docker> {
-    let docker = Docker::new("docker");
-    let problem = match docker.output(&args(["image", "inspect", IMAGE]), &[]) {
-        Ok(_) => return Some(docker),
-        Err(err) => err,
-    };
-    assert!(
-        std::env::var("REQUIRE_DOCKER").as_deref() != Ok("1"),
-        "REQUIRE_DOCKER=1 but Docker or the image `{IMAGE}` is unavailable: {problem}"
-    );
-    eprintln!("skipped: Docker or the image `{IMAGE}` is unavailable: {problem}");
-    None
-}
-
-/// Twelve random hex digits, so that parallel tests and real runs never share a name.
-fn unique_id() -> String {
-    format!(
-        "{:012x}",
-        RandomState::new().hash_one(0u8) & 0xffff_ffff_ffff
-    )
+    evals_test_support::docker_ready(IMAGE).then(|| Docker::new("docker"))
 }
 
 /// Whether this process runs as root: `/proc/self` belongs to the process's user.
@@ -76,17 +55,23 @@ fn is_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0)
 }
 
-/// A container name, removed with `docker rm -f` when dropped, whatever the test did.
+/// A container name no parallel test or real run shares, removed when dropped, whatever the
+/// test did.
 struct Guard {
     docker: Docker,
     name: String,
+    /// Removes the container; most are gone already, as removing them is what the code under
+    /// test does.
+    _removal: ContainerGuard,
 }
 
 impl Guard {
     fn new(docker: &Docker, case: &str) -> Self {
+        let name = format!("evals-opencode-test{}-{case}", unique_hex(12));
         Self {
             docker: docker.clone(),
-            name: format!("evals-opencode-test{}-{case}", unique_id()),
+            _removal: ContainerGuard::new([name.clone()]),
+            name,
         }
     }
 
@@ -112,14 +97,6 @@ impl Guard {
             .output(&args(["inspect", "--format", format, &self.name]), &[])
             .unwrap();
         serde_json::from_str(&text).unwrap()
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let argv = args(["rm", "--force", "--volumes", &self.name]);
-        // Most are gone already: removing them is what the code under test does.
-        self.docker.output(&argv, &[]).ok();
     }
 }
 
@@ -169,10 +146,10 @@ struct Session {
 
 impl Session {
     fn new(root: &TempRoot, auth_file: Option<&Path>) -> Self {
-        let run_id = format!("enginetest{}", unique_id());
+        let run_id = format!("enginetest{}", unique_hex(12));
         Self {
             dirs: SessionDirs::create(root.path(), &run_id, auth_file).unwrap(),
-            password: Secret::new(format!("pw-{}", unique_id())),
+            password: Secret::new(format!("pw-{}", unique_hex(12))),
         }
     }
 
@@ -406,7 +383,7 @@ async fn a_missing_image_is_a_docker_error_with_a_hint_and_leaves_nothing() {
     let session = Session::new(&root, None);
     let guard = Guard::new(&docker, "noimage");
     let mut spec = session.spec(&guard, HOST, session.mounts(None));
-    spec.image = format!("evals-opencode:no-such-tag-{}", unique_id());
+    spec.image = format!("evals-opencode:no-such-tag-{}", unique_hex(12));
 
     let err = start(
         &docker,

@@ -1,9 +1,6 @@
 //! The host-networking port race against the real engine: another process takes the port the
 //! runner chose, and the runner starts the server on another one.
 
-// The readiness check and the cleanup guard run the docker client directly.
-#![allow(clippy::disallowed_methods)]
-
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::time::Duration;
@@ -13,52 +10,18 @@ use evals_docker_exec::{
     start_with_ports,
 };
 use evals_opencode_client::Client;
-
-const IMAGE: &str = "evals-opencode:1.18.33";
-
-fn docker_ready() -> bool {
-    let ready = std::process::Command::new("docker")
-        .args(["image", "inspect", IMAGE])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !ready {
-        assert!(
-            std::env::var("REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "REQUIRE_DOCKER=1 but `{IMAGE}` is missing"
-        );
-        eprintln!("skipped: Docker or the image `{IMAGE}` is missing (run `cargo xtask image`)");
-    }
-    ready
-}
-
-/// Removes the container when the test ends, however it ends.
-struct Guard(String);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("docker")
-            .args(["rm", "-f", &self.0])
-            .output();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use evals_test_support::{ContainerGuard, IMAGE, docker_ready, free_port};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_taken_port_is_replaced_by_another() {
-    if !docker_ready() {
+    if !docker_ready(IMAGE) {
         return;
     }
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let taken_port = taken.local_addr().unwrap().port();
     let name = format!("evals-opencode-portrace-{}", std::process::id());
-    let _guard = Guard(name.clone());
+    // Removes the container when the test ends, however it ends.
+    let _guard = ContainerGuard::new([name.clone()]);
     let spec = ContainerSpec {
         name: name.clone(),
         labels: BTreeMap::from([("evals-runner.test".to_owned(), "port-race".to_owned())]),

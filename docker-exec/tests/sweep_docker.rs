@@ -1,56 +1,42 @@
 //! Listing and removing a run's containers against a real Docker Engine.
 //!
-//! Each test makes its own run ids, so it only ever sees and removes its own containers. Without
-//! Docker or a local image the tests are skipped with a reason, unless `REQUIRE_DOCKER=1`.
-
-use std::hash::{BuildHasher, RandomState};
+//! Each test makes its own run ids (ten random hex digits, as a real run's), so it only ever sees
+//! and removes its own containers. Without Docker or a local image the tests are skipped with a
+//! reason, unless `REQUIRE_DOCKER=1`.
 
 use evals_docker_exec::{
     ContainerRef, Docker, RUN_ID_LABEL, args, remove_run_containers, run_containers,
 };
-
-/// The local image the containers run; never pulled.
-const IMAGE: &str = "evals-opencode:1.18.33";
+use evals_test_support::{ContainerGuard, IMAGE, unique_hex};
 
 /// The Docker client, or `None` (after saying why) when the tests cannot run here.
 fn docker() -> Option<Docker> {
-    let docker = Docker::new("docker");
-    let problem = match docker.output(&args(["image", "inspect", IMAGE]), &[]) {
-        Ok(_) => return Some(docker),
-        Err(err) => err,
-    };
-    assert!(
-        std::env::var("REQUIRE_DOCKER").as_deref() != Ok("1"),
-        "REQUIRE_DOCKER=1 but Docker or the image `{IMAGE}` is unavailable: {problem}"
-    );
-    eprintln!("skipped: Docker or the image `{IMAGE}` is unavailable: {problem}");
-    None
+    evals_test_support::docker_ready(IMAGE).then(|| Docker::new("docker"))
 }
 
-/// Ten random hex digits, so that parallel tests and real runs never share an id.
-fn new_run_id() -> String {
-    format!("{:010x}", RandomState::new().hash_one(0u8) & 0xff_ffff_ffff)
-}
-
-/// The containers a test made, removed when it ends, even by a panic.
+/// The containers a test made, removed when it ends, even by a panic (some are gone already:
+/// that is what the tests check).
 struct Containers {
     docker: Docker,
-    names: Vec<String>,
+    made: usize,
+    guard: ContainerGuard,
 }
 
 impl Containers {
     fn new(docker: &Docker) -> Self {
         Self {
             docker: docker.clone(),
-            names: Vec::new(),
+            made: 0,
+            guard: ContainerGuard::default(),
         }
     }
 
     /// Makes container `<prefix><run id>-<n>` of `run_id`: running when `running`, else only
     /// created. Returns its name.
     fn add(&mut self, run_id: &str, running: bool) -> String {
-        let name = format!("evals-opencode-{run_id}-{}", self.names.len());
-        self.names.push(name.clone());
+        let name = format!("evals-opencode-{run_id}-{}", self.made);
+        self.made += 1;
+        self.guard.push(name.clone());
         let label = format!("{RUN_ID_LABEL}={run_id}");
         let mut argv = if running {
             args(["run", "-d"])
@@ -72,15 +58,6 @@ impl Containers {
     }
 }
 
-impl Drop for Containers {
-    fn drop(&mut self) {
-        let mut argv = args(["rm", "--force", "--volumes"]);
-        argv.extend(self.names.iter().map(Into::into));
-        // Some are gone already: that is what the tests check.
-        self.docker.output(&argv, &[]).ok();
-    }
-}
-
 fn refs(run_id: &str, names: &[&str]) -> Vec<ContainerRef> {
     names
         .iter()
@@ -94,7 +71,7 @@ fn refs(run_id: &str, names: &[&str]) -> Vec<ContainerRef> {
 #[tokio::test]
 async fn running_and_stopped_containers_are_listed_by_run() {
     let Some(docker) = docker() else { return };
-    let (run, other) = (new_run_id(), new_run_id());
+    let (run, other) = (unique_hex(10), unique_hex(10));
     let mut containers = Containers::new(&docker);
     let running = containers.add(&run, true);
     let created = containers.add(&run, false);
@@ -117,7 +94,7 @@ async fn running_and_stopped_containers_are_listed_by_run() {
 #[tokio::test]
 async fn removing_a_runs_containers_leaves_every_other_run_alone() {
     let Some(docker) = docker() else { return };
-    let (run, other) = (new_run_id(), new_run_id());
+    let (run, other) = (unique_hex(10), unique_hex(10));
     let mut containers = Containers::new(&docker);
     let running = containers.add(&run, true);
     let created = containers.add(&run, false);
