@@ -9,6 +9,7 @@
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tracing::debug;
 
 /// Why a frame's data is not an OpenCode event at all.
@@ -140,13 +141,15 @@ const CATALOG_KINDS: [&str; 6] = [
     "models-dev.refreshed",
 ];
 
-/// The frame's JSON before its properties are typed.
+/// The frame's JSON before its properties are typed. The properties stay unparsed text until
+/// their type is known, so a typed event is read once, straight into its struct, skipping the
+/// fields it does not need; only an unknown event pays for a full JSON tree.
 #[derive(Deserialize)]
-struct RawEvent {
+struct RawEvent<'a> {
     #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    properties: Value,
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    properties: Option<&'a RawValue>,
 }
 
 impl Event {
@@ -156,25 +159,27 @@ impl Event {
     /// how unexpected shapes are handled.
     pub fn from_json(data: &str) -> Result<Event, EventError> {
         let raw: RawEvent = serde_json::from_str(data).map_err(|source| EventError { source })?;
-        match Self::typed(&raw.kind, &raw.properties) {
+        let properties = raw.properties.map_or("null", RawValue::get);
+        match Self::typed(&raw.kind, properties) {
             Ok(Some(event)) => Ok(event),
             Ok(None) => Ok(Self::unknown(raw)),
             Err(error) => {
-                debug!(kind = raw.kind, %error, "event properties of an unexpected shape");
+                debug!(kind = &*raw.kind, %error, "event properties of an unexpected shape");
                 Ok(Self::unknown(raw))
             }
         }
     }
 
-    fn unknown(raw: RawEvent) -> Event {
+    fn unknown(raw: RawEvent<'_>) -> Event {
+        let properties = raw.properties.map(|text| serde_json::from_str(text.get()));
         Event::Unknown {
-            kind: raw.kind,
-            properties: raw.properties,
+            kind: raw.kind.into_owned(),
+            properties: properties.and_then(Result::ok).unwrap_or(Value::Null),
         }
     }
 
     /// The typed event for `kind`, or `None` for a type this crate does not type.
-    fn typed(kind: &str, props: &Value) -> serde_json::Result<Option<Event>> {
+    fn typed(kind: &str, props: &str) -> serde_json::Result<Option<Event>> {
         let event = match kind {
             "server.connected" => Event::ServerConnected,
             "server.heartbeat" => Event::ServerHeartbeat,
@@ -229,8 +234,8 @@ impl Event {
     }
 }
 
-fn decode<T: DeserializeOwned>(value: &Value) -> serde_json::Result<T> {
-    T::deserialize(value)
+fn decode<T: DeserializeOwned>(text: &str) -> serde_json::Result<T> {
+    serde_json::from_str(text)
 }
 
 /// A session as `session.created` and `session.updated` describe it.
