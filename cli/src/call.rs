@@ -397,25 +397,20 @@ impl Turn<'_> {
 
 /// Session info, messages and diff, as far as the server gives them.
 async fn snapshot(client: &Client, session_id: &str, known: &[String]) -> Value {
-    let session = client
-        .session(session_id)
-        .await
-        .ok()
-        .and_then(|info| serde_json::to_value(info).ok());
-    let messages = client
-        .messages_or_known(session_id, known)
-        .await
-        .ok()
-        .and_then(|listing| serde_json::to_value(listing.messages).ok());
-    let diff = client
-        .diff(session_id)
-        .await
-        .ok()
-        .and_then(|diff| serde_json::to_value(diff).ok());
+    // Every call here prompted with a JSON schema, after which the server cannot list the
+    // session's messages: each known message is read by id instead, all at once.
+    let messages =
+        futures_util::future::join_all(known.iter().map(|id| client.message(session_id, id)));
+    let (session, messages, diff) = tokio::join!(
+        client.session(session_id),
+        messages,
+        client.diff(session_id)
+    );
+    let messages: Vec<_> = messages.into_iter().filter_map(Result::ok).collect();
     json!({
-        "session": session.unwrap_or(json!({"id": session_id})),
-        "messages": messages.unwrap_or(json!([])),
-        "diff": diff.unwrap_or(json!([])),
+        "session": session.ok().and_then(|info| serde_json::to_value(info).ok()).unwrap_or(json!({"id": session_id})),
+        "messages": serde_json::to_value(messages).unwrap_or(json!([])),
+        "diff": diff.ok().and_then(|diff| serde_json::to_value(diff).ok()).unwrap_or(json!([])),
     })
 }
 
