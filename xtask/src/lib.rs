@@ -1,5 +1,5 @@
-//! Project chores behind `cargo xtask`: the Docker Engine, the offline OpenCode image, and the
-//! one command that runs every check.
+//! Project chores behind `cargo xtask`: the Docker Engine, the offline OpenCode image, the
+//! one command that runs every check, and the benchmarks.
 //!
 //! The binary is a thin `clap` layer over these modules, and the integration tests call them
 //! directly, so what the tests prove is what the commands do. Unlike the runner's own crates,
@@ -14,11 +14,13 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub mod bench;
 pub mod checks;
 pub mod docker;
 pub mod image;
 pub mod paths;
 pub mod run;
+pub mod runner_image;
 pub mod vars;
 
 /// Prints one progress line on standard error, prefixed with the task's name.

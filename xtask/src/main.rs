@@ -3,8 +3,10 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use evals_xtask::bench::Bench;
 use evals_xtask::image::{self, BuildOptions};
-use evals_xtask::{checks, docker, paths, run};
+use evals_xtask::runner_image::{self, Profile, RunnerImageOptions};
+use evals_xtask::{bench, checks, docker, paths, run};
 
 /// The project's chores: the Docker Engine, the offline OpenCode image, and every check CI runs.
 #[derive(Debug, Parser)]
@@ -53,6 +55,24 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Build `evals-runner:dev`, the runner in an image of its own, unless it is up to date.
+    ///
+    /// Builds evals-runner with cargo, then imports a root filesystem holding it, the glibc
+    /// libraries it links and the `docker` client on PATH, with `docker import`; entrypoint
+    /// `evals-runner`. Run it with the host's socket mounted, `--network host`, and
+    /// `--host-tmpdir DIR` for a DIR mounted at the same path.
+    RunnerImage {
+        /// Build even when the image is up to date.
+        #[arg(long)]
+        force: bool,
+        /// The cargo profile of the runner binary.
+        #[arg(long, value_enum, default_value_t)]
+        profile: Profile,
+    },
+    /// Measure the runner against its performance goals; each bench prints a table and a
+    /// verdict per goal on standard output.
+    #[command(subcommand)]
+    Bench(Bench),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +99,13 @@ fn execute(task: Task) -> anyhow::Result<()> {
         }
         Task::Test => checks::run(&root),
         Task::Run { judge_model, args } => run::run(&root, &judge_model, &args),
+        Task::Bench(which) => bench::run(&root, &which),
+        Task::RunnerImage { force, profile } => {
+            let mut options = RunnerImageOptions::from_env()?;
+            options.build.force = force;
+            options.profile = profile;
+            runner_image::ensure(&root, &options).map(drop)
+        }
     }
 }
 
@@ -99,5 +126,11 @@ mod tests {
             panic!("not run: {cli:?}")
         };
         assert_eq!(args, ["--concurrency", "2"]);
+    }
+
+    #[test]
+    fn bench_takes_a_number_of_runs() {
+        let cli = Cli::try_parse_from(["cargo xtask", "bench", "start", "--runs", "12"]).unwrap();
+        assert!(matches!(cli.task, Task::Bench(Bench::Start { runs: 12 })));
     }
 }

@@ -37,7 +37,11 @@ pub fn run(root: &Path, judge_model: &str, extra_args: &[String]) -> anyhow::Res
     let output = flag_value(extra_args, "--output").unwrap_or_else(|| {
         let model =
             flag_value(extra_args, "--model").unwrap_or_else(|| DEFAULT_SOLVER_MODEL.into());
-        format!("generated/{}-{}", sanitize(&model), seconds_since_epoch())
+        format!(
+            "generated/{}-{}",
+            evals_pipeline::files::sanitize_name(&model),
+            seconds_since_epoch()
+        )
     });
     let mut solver: Vec<String> = vec!["run".into()];
     if flag_value(extra_args, "--model").is_none() {
@@ -122,18 +126,6 @@ fn flag_value(args: &[String], name: &str) -> Option<String> {
             arg.strip_prefix(&prefix).map(String::from)
         }
     })
-}
-
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 fn seconds_since_epoch() -> u64 {

@@ -6,12 +6,12 @@
 //! Every container they start is removed, whatever happens.
 
 use std::io::Read as _;
-use std::net::TcpListener;
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use duct::cmd;
+use evals_test_support::{ContainerGuard, free_port, unique_hex};
 use evals_xtask::image::{self, BuildOptions, INPUTS_HASH_LABEL, Outcome};
 use evals_xtask::{docker, vars};
 use serde_json::{Value, json};
@@ -139,9 +139,7 @@ impl Server {
         )
         .unwrap();
         // Named before it runs, so even a failed start is removed.
-        let container = Container {
-            name: format!("evals-xtask-test-{}", random_hex(6)),
-        };
+        let container = Container::new(format!("evals-xtask-test-{}", unique_hex(12)));
         let port = free_port();
         let password = random_hex(16);
         let overlay = json!({"share": "disabled", "autoupdate": false}).to_string();
@@ -264,9 +262,18 @@ fn run_argv(name: &str, tag: &str, config_file: &Path, port: u16) -> Vec<String>
 /// A container, removed when this is dropped.
 struct Container {
     name: String,
+    _removal: ContainerGuard,
 }
 
 impl Container {
+    fn new(name: String) -> Self {
+        let removal = ContainerGuard::new([name.clone()]);
+        Self {
+            name,
+            _removal: removal,
+        }
+    }
+
     fn diff(&self) -> String {
         cmd!("docker", "diff", &self.name).read().unwrap()
     }
@@ -296,23 +303,8 @@ impl Container {
     }
 }
 
-impl Drop for Container {
-    fn drop(&mut self) {
-        let removal = cmd!("docker", "rm", "-f", &self.name)
-            .stdout_null()
-            .stderr_null();
-        let _ = removal.unchecked().run();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
+/// `bytes` bytes of the system's random source, in hex: the server's password is a secret, not
+/// just a name no one else uses.
 fn random_hex(bytes: usize) -> String {
     let mut random = vec![0; bytes];
     std::fs::File::open("/dev/urandom")

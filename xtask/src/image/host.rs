@@ -113,7 +113,7 @@ pub fn mode(path: &Path) -> anyhow::Result<u32> {
 }
 
 /// Whether `binary` is statically linked: `ldd` finds nothing to load for it.
-fn is_static(binary: &Path) -> bool {
+pub(crate) fn is_static(binary: &Path) -> bool {
     let output = cmd!("ldd", binary)
         .stderr_to_stdout()
         .unchecked()

@@ -75,33 +75,79 @@ pub struct Outcome {
 /// ca-certificates (installed when missing, if running as root with apt).
 pub fn ensure(options: &BuildOptions) -> anyhow::Result<Outcome> {
     let rootfs = assemble(options)?;
-    let inputs_hash = hash_inputs(&rootfs)?;
+    let spec = ImageSpec {
+        tag: TAG,
+        message: &format!("evals-runner OpenCode {OPENCODE_VERSION}"),
+        labels: &[(VERSION_LABEL, OPENCODE_VERSION)],
+        changes: recipe::changes,
+    };
+    ensure_image(&rootfs, &spec, options)
+}
 
-    let existing = docker::inspect(TAG)?;
+/// What an image is besides its root filesystem: the tag it goes under, the `docker import`
+/// message, labels beyond the inputs hash, and the `--change` instructions for a set of labels.
+pub(crate) struct ImageSpec<'a> {
+    /// The tag to build.
+    pub tag: &'a str,
+    /// The commit message `docker import` records.
+    pub message: &'a str,
+    /// Labels set besides [`INPUTS_HASH_LABEL`]; they are not part of the hash.
+    pub labels: &'a [(&'a str, &'a str)],
+    /// The `--change` instructions (environment, entrypoint, ...) with the given labels.
+    pub changes: fn(&[(&str, &str)]) -> Vec<String>,
+}
+
+/// Makes `spec.tag` point at an image of `rootfs`: imports it unless the existing image carries
+/// the same inputs hash (or `options.force` is set); the image the tag left is removed when
+/// nothing uses it.
+pub(crate) fn ensure_image(
+    rootfs: &Rootfs,
+    spec: &ImageSpec<'_>,
+    options: &BuildOptions,
+) -> anyhow::Result<Outcome> {
+    let inputs_hash = hash_inputs(rootfs, spec)?;
+    let tag = spec.tag;
+
+    let existing = docker::inspect(tag)?;
     let current = existing
         .as_ref()
         .filter(|image| !options.force && carries(image, &inputs_hash));
     if let Some(image) = current {
-        progress!("image", "{TAG} is up to date ({})", image.id);
-        return Ok(outcome(image.id.clone(), inputs_hash, false));
+        progress!("image", "{tag} is up to date ({})", image.id);
+        return Ok(outcome(tag, image.id.clone(), inputs_hash, false));
     }
 
-    let id = build(&rootfs, &inputs_hash, options)?;
-    report_size(&id)?;
+    let id = build(rootfs, spec, &inputs_hash, options)?;
+    report_size(tag, &id)?;
     // The image the tag pointed at before is now nameless; drop it unless something uses it.
     if let Some(old) = existing.filter(|old| old.id != id) {
         docker::remove_image_quietly(&old.id);
     }
-    Ok(outcome(id, inputs_hash, true))
+    Ok(outcome(tag, id, inputs_hash, true))
 }
 
-fn outcome(id: String, inputs_hash: String, built: bool) -> Outcome {
+fn outcome(tag: &str, id: String, inputs_hash: String, built: bool) -> Outcome {
     Outcome {
-        tag: TAG.into(),
+        tag: tag.into(),
         id,
         inputs_hash,
         built,
     }
+}
+
+/// Adds the shared libraries `binary` links (none for a static binary) to `rootfs`, each copied
+/// as a plain file, with its mode, at the path the loader searches, whatever links lead there
+/// on this machine.
+pub(crate) fn add_linked_libraries(rootfs: &mut Rootfs, binary: &Path) -> anyhow::Result<()> {
+    if host::is_static(binary) {
+        return Ok(());
+    }
+    for library in host::linked_libraries(binary)? {
+        let mode = host::mode(&library)?;
+        let path = library.to_string_lossy().into_owned();
+        rootfs.add(&path, mode, Source::Host(library));
+    }
+    Ok(())
 }
 
 /// Gathers every input into a root filesystem description (npm install first if needed).
@@ -115,21 +161,15 @@ fn assemble(options: &BuildOptions) -> anyhow::Result<Rootfs> {
     rootfs.add(recipe::BUSYBOX_PATH, 0o755, Source::Host(host.busybox));
     rootfs.add(recipe::CA_BUNDLE_PATH, 0o644, Source::Host(host.ca_bundle));
     for binary in [&binary, &host.rg] {
-        for library in host::linked_libraries(binary)? {
-            // Copied as a plain file, with its mode, at the path the loader searches, whatever
-            // links lead there on this machine.
-            let mode = host::mode(&library)?;
-            let path = library.to_string_lossy().into_owned();
-            rootfs.add(&path, mode, Source::Host(library));
-        }
+        add_linked_libraries(&mut rootfs, binary)?;
     }
     Ok(rootfs)
 }
 
 /// The hash of the root filesystem and of the image's configuration (labels aside).
-fn hash_inputs(rootfs: &Rootfs) -> anyhow::Result<String> {
+fn hash_inputs(rootfs: &Rootfs, spec: &ImageSpec<'_>) -> anyhow::Result<String> {
     let started = Instant::now();
-    let inputs_hash = rootfs.inputs_hash(&recipe::changes(&[]))?;
+    let inputs_hash = rootfs.inputs_hash(&(spec.changes)(&[]))?;
     let seconds = started.elapsed().as_secs_f64();
     progress!("image", "inputs hashed in {seconds:.1} s: {inputs_hash}");
     Ok(inputs_hash)
@@ -141,13 +181,18 @@ fn carries(image: &docker::ImageInfo, inputs_hash: &str) -> bool {
     label.is_some_and(|hash| hash == inputs_hash)
 }
 
-/// Writes the tarball into the cache and imports it under [`TAG`]; returns the new image id.
-fn build(rootfs: &Rootfs, inputs_hash: &str, options: &BuildOptions) -> anyhow::Result<String> {
+/// Writes the tarball into the cache and imports it under `spec.tag`; returns the new image id.
+fn build(
+    rootfs: &Rootfs,
+    spec: &ImageSpec<'_>,
+    inputs_hash: &str,
+    options: &BuildOptions,
+) -> anyhow::Result<String> {
     let cache = &options.cache_dir;
     std::fs::create_dir_all(cache)
         .with_context(|| format!("cannot create `{}`", cache.display()))?;
     let tarball = tempfile::Builder::new()
-        .prefix("evals-opencode-rootfs-")
+        .prefix("evals-rootfs-")
         .suffix(".tar")
         .tempfile_in(cache)
         .context("cannot create the tarball file")?;
@@ -156,34 +201,35 @@ fn build(rootfs: &Rootfs, inputs_hash: &str, options: &BuildOptions) -> anyhow::
     rootfs.write_tar(tarball.path())?;
     let seconds = started.elapsed().as_secs_f64();
     progress!("image", "root filesystem written in {seconds:.1} s");
-    import(tarball.path(), inputs_hash)
+    import(tarball.path(), spec, inputs_hash)
 }
 
-/// `docker import` of `tarball` under [`TAG`], with the recipe's configuration and labels.
-fn import(tarball: &Path, inputs_hash: &str) -> anyhow::Result<String> {
+/// `docker import` of `tarball` under `spec.tag`, with its configuration and labels.
+fn import(tarball: &Path, spec: &ImageSpec<'_>, inputs_hash: &str) -> anyhow::Result<String> {
     let started = Instant::now();
-    let message = format!("evals-runner OpenCode {OPENCODE_VERSION}");
-    let mut args = vec!["import".to_owned(), "--message".to_owned(), message];
-    let labels = [
-        (INPUTS_HASH_LABEL, inputs_hash),
-        (VERSION_LABEL, OPENCODE_VERSION),
+    let mut args = vec![
+        "import".to_owned(),
+        "--message".to_owned(),
+        spec.message.to_owned(),
     ];
-    for change in recipe::changes(&labels) {
+    let mut labels = vec![(INPUTS_HASH_LABEL, inputs_hash)];
+    labels.extend_from_slice(spec.labels);
+    for change in (spec.changes)(&labels) {
         args.extend(["--change".to_owned(), change]);
     }
-    args.extend([tarball.to_string_lossy().into_owned(), TAG.to_owned()]);
+    args.extend([tarball.to_string_lossy().into_owned(), spec.tag.to_owned()]);
 
     let id = cmd("docker", &args)
         .read()
         .context("`docker import` failed")?;
     let seconds = started.elapsed().as_secs_f64();
-    progress!("image", "imported {TAG} in {seconds:.1} s");
+    progress!("image", "imported {} in {seconds:.1} s", spec.tag);
     Ok(id.trim().to_owned())
 }
 
-fn report_size(id: &str) -> anyhow::Result<()> {
+fn report_size(tag: &str, id: &str) -> anyhow::Result<()> {
     if let Some(image) = docker::inspect(id)? {
-        progress!("image", "{TAG} is {id} ({} MB)", image.size / 1_000_000);
+        progress!("image", "{tag} is {id} ({} MB)", image.size / 1_000_000);
     }
     Ok(())
 }
