@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use evals_auth_isolation::{RunLock, SessionDirs};
 use evals_docker_exec::{
-    CONFIG_CONTENT_VAR, Docker, OverlayProvider, SERVER_PASSWORD_VAR, SERVER_USERNAME_VAR, Secret,
+    CONFIG_CONTENT_VAR, Docker, OverlayProvider, RunningContainer, SERVER_PASSWORD_VAR,
+    SERVER_USERNAME_VAR, Secret,
 };
 use evals_mount_plan::ConfigFile;
 use evals_opencode_client::{
@@ -130,6 +131,26 @@ async fn call_in<T>(
     dirs: &mut SessionDirs,
     validate: impl Fn(&Value) -> Result<T, String>,
 ) -> anyhow::Result<CallOutput<T>> {
+    let (running, password) = start_container(runtime, spec, dirs).await?;
+    let workspace = dirs.workspace();
+    let outcome = in_container(runtime, spec, workspace, &running, &password, validate).await;
+    let (name, removing) = (running.name().to_owned(), Instant::now());
+    match running.remove().await {
+        Ok(()) => timing(runtime, spec, "container-removed", removing.elapsed()),
+        Err(err) => (runtime.lines)(&format!(
+            "{} warning: cannot remove container `{name}` ({err}); `evals-runner clean` will",
+            prefix(spec, "runner")
+        )),
+    }
+    outcome
+}
+
+/// Stages the session's files and starts its container, returning it with its server password.
+async fn start_container(
+    runtime: &Runtime,
+    spec: &CallSpec,
+    dirs: &mut SessionDirs,
+) -> anyhow::Result<(RunningContainer, Secret)> {
     let settings = &runtime.settings;
     evals_pipeline::files::write_files(dirs.workspace(), &spec.workspace_files)?;
     let config = stage_config(settings, dirs)?;
@@ -139,7 +160,6 @@ async fn call_in<T>(
         config: config.as_ref(),
     };
     let container = container_spec(settings, paths, &spec.eval_id, spec.call_number, 0)?;
-
     let password = Secret::new(random_hex(16)?);
     let env = vec![
         (CONFIG_CONTENT_VAR.to_owned(), Secret::new(overlay(runtime))),
@@ -152,12 +172,7 @@ async fn call_in<T>(
     let probe_password = password.clone();
     let probe = move |port: u16| {
         let client = Client::new(&format!("http://127.0.0.1:{port}"), probe_password.expose());
-        async move {
-            match client {
-                Ok(client) => client.health(HEALTH_TIMEOUT).await.is_ok(),
-                Err(_) => false,
-            }
-        }
+        health(client)
     };
     anyhow::ensure!(
         !runtime.cancelled.load(Ordering::SeqCst),
@@ -177,6 +192,27 @@ async fn call_in<T>(
         let (lines, prefix) = (runtime.lines.clone(), prefix(spec, "container"));
         running.stream_logs(move |line| lines(&format!("{prefix} {line}")));
     }
+    Ok((running, password))
+}
+
+/// Whether the server behind `client` answers its health check within the probe's deadline.
+async fn health(client: Result<Client, evals_opencode_client::Error>) -> bool {
+    match client {
+        Ok(client) => client.health(HEALTH_TIMEOUT).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// The call's session in a running container, watched and, with `--verbose`, traced.
+async fn in_container<T>(
+    runtime: &Runtime,
+    spec: &CallSpec,
+    workspace: &Path,
+    running: &RunningContainer,
+    password: &Secret,
+    validate: impl Fn(&Value) -> Result<T, String>,
+) -> anyhow::Result<CallOutput<T>> {
+    let settings = &runtime.settings;
     let client = Client::new(
         &format!("http://127.0.0.1:{}", running.port()),
         password.expose(),
@@ -202,7 +238,7 @@ async fn call_in<T>(
             model: settings.model.to_string(),
             port: running.port(),
             phase_timeout: settings.timeout,
-            workspace: dirs.workspace().to_path_buf(),
+            workspace: workspace.to_path_buf(),
             prompt_bytes: spec.prompt.len(),
         };
         let lines = runtime.lines.clone();
@@ -226,9 +262,6 @@ async fn call_in<T>(
         });
     }
     watch.finish();
-    let removing = Instant::now();
-    running.remove().await?;
-    timing(runtime, spec, "container-removed", removing.elapsed());
     outcome
 }
 
