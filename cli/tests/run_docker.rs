@@ -709,7 +709,19 @@ fn one_requirement_can_be_judged_again_and_the_summary_is_rebuilt() {
         "--input",
         "generated/solver",
     ];
-    assert_eq!(run(&repo, &tmp, &judge).status.code(), Some(0));
+    assert_eq!(
+        run(&repo, &tmp, &[&judge[..], &["--debug"]].concat())
+            .status
+            .code(),
+        Some(0)
+    );
+    let debug = repo.join("generated/debug");
+    let prompt = std::fs::read_to_string(debug.join("01-slugify.prompt.txt")).unwrap();
+    assert!(
+        prompt.contains("<requirement><id>lower-cases</id>"),
+        "{prompt}"
+    );
+    assert!(json_file(&debug.join("01-slugify.output.json"))["requirements"].is_array());
     let result_path = repo.join("generated/evals/strings/01-slugify.json");
     let passed = |result: &serde_json::Value| -> Vec<bool> {
         result["llmJudgeRequirements"]
