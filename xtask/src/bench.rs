@@ -20,13 +20,13 @@ pub mod start;
 pub mod suite;
 pub mod trace;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use clap::Subcommand;
 
-use crate::{docker, image, vars};
+use crate::{docker, image};
 
 /// Which benchmark to run.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -161,33 +161,6 @@ pub fn require_engine_and_image(root: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Builds `target` of `package` in release with the cargo that runs xtask; `kind` is `--bin`
-/// or `--example`. Returns the path of the built file.
-pub fn build_release(
-    root: &Path,
-    package: &str,
-    kind: &str,
-    target: &str,
-) -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var_os(vars::CARGO).unwrap_or_else(|| "cargo".into());
-    crate::progress!("bench", "building {target} in release (`-p {package}`)");
-    let args = ["build", "--quiet", "--release", "-p", package, kind, target];
-    let status = duct::cmd(cargo, args)
-        .dir(root)
-        .unchecked()
-        .run()
-        .context("cannot run cargo")?
-        .status;
-    if !status.success() {
-        bail!("building {target} failed ({status})");
-    }
-    let release = crate::paths::target_dir(root).join("release");
-    Ok(match kind {
-        "--example" => release.join("examples").join(target),
-        _ => release.join(target),
-    })
 }
 
 /// The machine, for the report: processor count, kernel, and the load averages now (over 1, 5

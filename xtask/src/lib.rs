@@ -15,6 +15,7 @@
 //! ```
 
 pub mod bench;
+pub mod build;
 pub mod checks;
 pub mod docker;
 pub mod image;

@@ -4,8 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use evals_xtask::bench::Bench;
+use evals_xtask::build::Profile;
 use evals_xtask::image::{self, BuildOptions};
-use evals_xtask::runner_image::{self, Profile, RunnerImageOptions};
+use evals_xtask::runner_image::{self, RunnerImageOptions};
 use evals_xtask::{bench, checks, docker, paths, run};
 
 /// The project's chores: the Docker Engine, the offline OpenCode image, and every check CI runs.

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, bail};
 
 use crate::image::{self, BuildOptions};
-use crate::{docker, progress, vars};
+use crate::{build, docker, progress};
 
 /// The solver model when the arguments name none.
 pub const DEFAULT_SOLVER_MODEL: &str = "mock/echo";
@@ -32,7 +32,7 @@ pub fn run(root: &Path, judge_model: &str, extra_args: &[String]) -> anyhow::Res
     }
     docker::up(root)?;
     image::ensure(&BuildOptions::from_env()?)?;
-    let runner = build_runner(root)?;
+    let runner = build::build(root, "evals-cli", build::RUNNER, build::Profile::Debug)?;
 
     let output = flag_value(extra_args, "--output").unwrap_or_else(|| {
         let model =
@@ -65,32 +65,6 @@ pub fn run(root: &Path, judge_model: &str, extra_args: &[String]) -> anyhow::Res
         bail!("some evals errored; their lines above say why");
     }
     Ok(())
-}
-
-/// Builds `evals-runner` and returns its path.
-fn build_runner(root: &Path) -> anyhow::Result<std::path::PathBuf> {
-    let cargo = std::env::var_os(vars::CARGO).unwrap_or_else(|| "cargo".into());
-    progress!("run", "building evals-runner");
-    let status = duct::cmd(
-        cargo,
-        [
-            "build",
-            "--quiet",
-            "-p",
-            "evals-cli",
-            "--bin",
-            "evals-runner",
-        ],
-    )
-    .dir(root)
-    .unchecked()
-    .run()
-    .context("cannot run cargo")?
-    .status;
-    if !status.success() {
-        bail!("building evals-runner failed ({status})");
-    }
-    Ok(crate::paths::target_dir(root).join("debug/evals-runner"))
 }
 
 /// Runs the runner with `args` in `dir`: `Ok(true)` when every eval was done, `Ok(false)` when

@@ -23,11 +23,11 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 
+use crate::build::{self, Profile};
 use crate::image::rootfs::{Rootfs, Source};
 use crate::image::{self, BuildOptions, ImageSpec, Outcome};
-use crate::{paths, progress, vars};
 
 /// The image's tag.
 pub const TAG: &str = "evals-runner:dev";
@@ -46,26 +46,6 @@ pub const PROFILE_LABEL: &str = "evals-runner.profile";
 /// `auth.json`) and for the client's config folder.
 pub const ENVIRONMENT: &[(&str, &str)] =
     &[("PATH", "/usr/local/bin:/usr/bin:/bin"), ("HOME", "/root")];
-
-/// The cargo profile the runner is built with.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Profile {
-    /// `cargo build` (the default: faster to build, and the binary is what the tests run).
-    #[default]
-    Debug,
-    /// `cargo build --release`.
-    Release,
-}
-
-impl Profile {
-    /// The profile's folder under the target folder, also its name.
-    pub fn dir_name(self) -> &'static str {
-        match self {
-            Profile::Debug => "debug",
-            Profile::Release => "release",
-        }
-    }
-}
 
 /// How to build the runner's image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +70,7 @@ impl RunnerImageOptions {
 /// it: imported unless the existing image carries the same inputs hash (or the options force a
 /// build). Needs cargo, `ldd`, a `docker` client on `PATH` and the Docker Engine.
 pub fn ensure(root: &Path, options: &RunnerImageOptions) -> anyhow::Result<Outcome> {
-    let runner = build_runner(root, options.profile)?;
+    let runner = build::build(root, "evals-cli", build::RUNNER, options.profile)?;
     let docker = find_on_path("docker")?;
     let rootfs = assemble(&runner, &docker)?;
     let spec = ImageSpec {
@@ -100,39 +80,6 @@ pub fn ensure(root: &Path, options: &RunnerImageOptions) -> anyhow::Result<Outco
         changes,
     };
     image::ensure_image(&rootfs, &spec, &options.build)
-}
-
-/// Runs `cargo build -p evals-cli --bin evals-runner` in `root` (with `--release` for that
-/// profile) and returns the binary's path.
-fn build_runner(root: &Path, profile: Profile) -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var_os(vars::CARGO).unwrap_or_else(|| "cargo".into());
-    let mut args = vec![
-        "build",
-        "--quiet",
-        "-p",
-        "evals-cli",
-        "--bin",
-        "evals-runner",
-    ];
-    if profile == Profile::Release {
-        args.push("--release");
-    }
-    progress!(
-        "runner-image",
-        "building evals-runner ({})",
-        profile.dir_name()
-    );
-    let status = duct::cmd(cargo, args)
-        .dir(root)
-        .unchecked()
-        .run()
-        .context("cannot run cargo")?
-        .status;
-    if !status.success() {
-        bail!("building evals-runner failed ({status})");
-    }
-    let target = paths::target_dir(root);
-    Ok(target.join(profile.dir_name()).join("evals-runner"))
 }
 
 /// The first executable file named `name` in a folder of `PATH`.

@@ -42,7 +42,12 @@ pub struct SseRun {
 
 /// Builds the example, runs it `runs` times per size, sizes alternating, and prints the report.
 pub fn run(root: &Path, runs: usize) -> anyhow::Result<()> {
-    let example = super::build_release(root, "evals-sse-logs", "--example", "sse_bench")?;
+    let example = crate::build::build(
+        root,
+        "evals-sse-logs",
+        crate::build::Target::Example("sse_bench"),
+        crate::build::Profile::Release,
+    )?;
     let mut results = Vec::new();
     for _ in 0..runs {
         for mb in SIZES {

@@ -57,7 +57,12 @@ struct Measured {
 /// `--verbose`, and prints the report.
 pub fn run(root: &Path, runs: usize) -> anyhow::Result<()> {
     super::require_engine_and_image(root)?;
-    let runner = super::build_release(root, "evals-cli", "--bin", "evals-runner")?;
+    let runner = crate::build::build(
+        root,
+        "evals-cli",
+        crate::build::RUNNER,
+        crate::build::Profile::Release,
+    )?;
     let work = tempfile::Builder::new()
         .prefix("evals-bench-suite-")
         .tempdir()
