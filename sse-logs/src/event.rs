@@ -6,8 +6,10 @@
 //! [`Event::Unknown`] rather than failing, so a newer server cannot break a run. The shapes
 //! follow OpenCode 1.18's OpenAPI document (`components.schemas.Event*`).
 
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use std::borrow::Cow;
+
+use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tracing::debug;
@@ -158,9 +160,16 @@ impl Event {
     /// Fails only when the data is not JSON or has no string `type`; see the module docs for
     /// how unexpected shapes are handled.
     pub fn from_json(data: &str) -> Result<Event, EventError> {
+        // OpenCode writes `type` before `properties`, so the properties can be typed as they are
+        // read, in one pass. Anything else (another order, an unexpected shape) takes the
+        // careful path, which keeps what it cannot type.
+        if let Ok(OnePass(Some(event))) = serde_json::from_str::<OnePass>(data) {
+            return Ok(event);
+        }
         let raw: RawEvent = serde_json::from_str(data).map_err(|source| EventError { source })?;
         let properties = raw.properties.map_or("null", RawValue::get);
-        match Self::typed(&raw.kind, properties) {
+        let mut props = serde_json::Deserializer::from_str(properties);
+        match Self::typed(&raw.kind, &mut props) {
             Ok(Some(event)) => Ok(event),
             Ok(None) => Ok(Self::unknown(raw)),
             Err(error) => {
@@ -178,29 +187,32 @@ impl Event {
         }
     }
 
-    /// The typed event for `kind`, or `None` for a type this crate does not type.
-    fn typed(kind: &str, props: &str) -> serde_json::Result<Option<Event>> {
+    /// The typed event for `kind` read from `props`, or `None` for a type this crate does not
+    /// type (whose properties are then left unread).
+    fn typed<'de, D: Deserializer<'de>>(kind: &str, props: D) -> Result<Option<Event>, D::Error> {
         let event = match kind {
-            "server.connected" => Event::ServerConnected,
-            "server.heartbeat" => Event::ServerHeartbeat,
-            "session.created" => Event::SessionCreated(decode::<SessionProps>(props)?.info),
-            "session.updated" => Event::SessionUpdated(decode::<SessionProps>(props)?.info),
-            "session.status" => decode::<StatusProps>(props)?.into(),
-            "session.idle" => decode::<IdleProps>(props)?.into(),
-            "session.error" => decode::<ErrorProps>(props)?.into(),
-            "message.updated" => decode::<MessageProps>(props)?.into(),
-            "message.part.updated" => decode::<PartProps>(props)?.into(),
-            "message.part.delta" => decode::<DeltaProps>(props)?.into(),
-            "file.edited" => decode::<FileProps>(props)?.into(),
-            "permission.asked" => Event::PermissionAsked(decode(props)?),
-            "permission.replied" => decode::<PermissionReplyProps>(props)?.into(),
-            "question.asked" => Event::QuestionAsked(decode(props)?),
-            "question.replied" => decode::<QuestionReplyProps>(props)?.replied(),
-            "question.rejected" => decode::<QuestionReplyProps>(props)?.rejected(),
+            "server.connected" => ignore(props, Event::ServerConnected)?,
+            "server.heartbeat" => ignore(props, Event::ServerHeartbeat)?,
+            "session.created" => Event::SessionCreated(SessionProps::deserialize(props)?.info),
+            "session.updated" => Event::SessionUpdated(SessionProps::deserialize(props)?.info),
+            "session.status" => StatusProps::deserialize(props)?.into(),
+            "session.idle" => IdleProps::deserialize(props)?.into(),
+            "session.error" => ErrorProps::deserialize(props)?.into(),
+            "message.updated" => MessageProps::deserialize(props)?.into(),
+            "message.part.updated" => PartProps::deserialize(props)?.into(),
+            "message.part.delta" => DeltaProps::deserialize(props)?.into(),
+            "file.edited" => FileProps::deserialize(props)?.into(),
+            "permission.asked" => Event::PermissionAsked(PermissionRequest::deserialize(props)?),
+            "permission.replied" => PermissionReplyProps::deserialize(props)?.into(),
+            "question.asked" => Event::QuestionAsked(QuestionRequest::deserialize(props)?),
+            "question.replied" => QuestionReplyProps::deserialize(props)?.replied(),
+            "question.rejected" => QuestionReplyProps::deserialize(props)?.rejected(),
             "plugin.added" => Event::PluginAdded {
-                id: decode::<PluginProps>(props)?.id,
+                id: PluginProps::deserialize(props)?.id,
             },
-            _ if CATALOG_KINDS.contains(&kind) => Event::CatalogUpdated { kind: kind.into() },
+            _ if CATALOG_KINDS.contains(&kind) => {
+                ignore(props, Event::CatalogUpdated { kind: kind.into() })?
+            }
             _ => return Ok(None),
         };
         Ok(Some(event))
@@ -234,9 +246,93 @@ impl Event {
     }
 }
 
-fn decode<T: DeserializeOwned>(text: &str) -> serde_json::Result<T> {
-    serde_json::from_str(text)
+/// `event`, once the properties it does not need are read past.
+fn ignore<'de, D: Deserializer<'de>>(props: D, event: Event) -> Result<Event, D::Error> {
+    IgnoredAny::deserialize(props)?;
+    Ok(event)
 }
+
+/// A frame decoded in one pass, or `None` when it must take the careful path: `properties`
+/// came before `type`, or there was no `type`.
+struct OnePass(Option<Event>);
+
+impl<'de> Deserialize<'de> for OnePass {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(OnePassVisitor)
+    }
+}
+
+struct OnePassVisitor;
+
+impl<'de> Visitor<'de> for OnePassVisitor {
+    type Value = OnePass;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an OpenCode event object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OnePass, A::Error> {
+        let (mut kind, mut event): (Option<Cow<'de, str>>, Option<Event>) = (None, None);
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match (&*key, &kind) {
+                ("type", _) => kind = Some(map.next_value()?),
+                ("properties", Some(known)) => {
+                    event = Some(map.next_value_seed(PropertiesOf(known))?)
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(OnePass(match (kind, event) {
+            (_, Some(event)) => Some(event),
+            (Some(kind), None) => Event::typed(&kind, serde_json::Value::Null).ok().flatten(),
+            (None, None) => None,
+        }))
+    }
+}
+
+/// Reads the properties of an event of a known type straight into the typed event, or into a
+/// JSON tree for a type this crate does not type.
+struct PropertiesOf<'k>(&'k str);
+
+impl<'de> DeserializeSeed<'de> for PropertiesOf<'_> {
+    type Value = Event;
+
+    fn deserialize<D: Deserializer<'de>>(self, props: D) -> Result<Event, D::Error> {
+        let kind = self.0;
+        let known = KNOWN_KINDS.contains(&kind) || CATALOG_KINDS.contains(&kind);
+        if known {
+            return Event::typed(kind, props)?.ok_or_else(|| D::Error::custom("untyped kind"));
+        }
+        let properties = Value::deserialize(props)?;
+        Ok(Event::Unknown {
+            kind: kind.to_owned(),
+            properties,
+        })
+    }
+}
+
+/// The event types [`Event::typed`] types.
+const KNOWN_KINDS: [&str; 17] = [
+    "server.connected",
+    "server.heartbeat",
+    "session.created",
+    "session.updated",
+    "session.status",
+    "session.idle",
+    "session.error",
+    "message.updated",
+    "message.part.updated",
+    "message.part.delta",
+    "file.edited",
+    "permission.asked",
+    "permission.replied",
+    "question.asked",
+    "question.replied",
+    "question.rejected",
+    "plugin.added",
+];
 
 /// A session as `session.created` and `session.updated` describe it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -728,6 +824,48 @@ struct PluginProps {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_known_kind_is_typed() {
+        for kind in KNOWN_KINDS.iter().chain(&CATALOG_KINDS) {
+            let typed = Event::typed(kind, Value::Null);
+            assert!(
+                !matches!(typed, Ok(None)),
+                "`{kind}` is listed as known but not typed"
+            );
+        }
+        assert!(matches!(
+            Event::typed("no.such.kind", Value::Null),
+            Ok(None)
+        ));
+    }
+
+    #[test]
+    fn properties_before_type_still_decode() {
+        let event =
+            Event::from_json(r#"{"properties":{"sessionID":"ses_1"},"type":"session.idle"}"#)
+                .unwrap();
+        assert_eq!(
+            event,
+            Event::SessionIdle {
+                session_id: "ses_1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_kinds_keep_their_properties_in_one_pass() {
+        let event =
+            Event::from_json(r#"{"type":"x.y","properties":{"sessionID":"s","n":[1]}}"#).unwrap();
+        assert_eq!(event.session_id(), Some("s"));
+        let Event::Unknown { kind, properties } = event else {
+            panic!("not unknown")
+        };
+        assert_eq!(
+            (kind.as_str(), &properties["n"][0]),
+            ("x.y", &Value::from(1))
+        );
+    }
     use serde_json::json;
 
     fn event(kind: &str, properties: Value) -> Event {
