@@ -12,6 +12,7 @@ use evals_pipeline::files::{sanitize_name, sanitize_path, write_json_atomic};
 use evals_pipeline::judge::{
     GradedRequirement, JUDGE_SYSTEM, JudgeOutput, Score, grade, judge_prompt, judge_schema, round4,
 };
+use evals_pipeline::manifest::{Manifest, ManifestEval};
 use evals_pipeline::prompt::PromptFile;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,32 +25,6 @@ use crate::solve::{RunClock, iso};
 
 /// The suffix of a judge session snapshot beside its result.
 const JUDGE_SNAPSHOT_SUFFIX: &str = ".opencode-session.judge.json";
-
-/// `manifest.json` as the judge reads it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ManifestIn {
-    /// The solver model.
-    pub solver_model: String,
-    /// The solver's pattern.
-    pub pattern: String,
-    /// The evals that produced files.
-    pub evals: Vec<ManifestEvalIn>,
-}
-
-/// One eval of the manifest.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ManifestEvalIn {
-    /// The eval's id.
-    pub eval_id: String,
-    /// The eval folder, relative to the start directory.
-    pub eval_path: String,
-    /// The generated files, relative to the eval's output folder.
-    pub output_files: Vec<String>,
-    /// The eval's output folder, relative to the solver's output.
-    pub generated_path: String,
-}
 
 /// One eval's judge result file.
 #[derive(Debug, Serialize, Deserialize)]
@@ -97,7 +72,7 @@ pub struct Selection {
 }
 
 /// Reads and checks `<input>/manifest.json`.
-pub fn read_manifest(input: &Path) -> anyhow::Result<ManifestIn> {
+pub fn read_manifest(input: &Path) -> anyhow::Result<Manifest> {
     let path = input.join("manifest.json");
     let hint = "pass `--input` the output folder of an `evals-runner run`";
     let text = std::fs::read_to_string(&path).map_err(|err| {
@@ -124,7 +99,7 @@ pub struct JudgeJob {
     /// The start directory.
     pub cwd: PathBuf,
     /// The manifest read from `input`.
-    pub manifest: ManifestIn,
+    pub manifest: Manifest,
     /// Which evals to grade.
     pub selection: Selection,
     /// Keep prompts and raw answers under `debug/`.
@@ -143,7 +118,7 @@ pub async fn judge(runtime: Arc<Runtime>, job: JudgeJob, clock: &RunClock) -> an
     };
     let worker_job = {
         let (runtime, job) = (runtime.clone(), job.clone());
-        move |eval: Arc<ManifestEvalIn>, slot: Slot| {
+        move |eval: Arc<ManifestEval>, slot: Slot| {
             let (runtime, job) = (runtime.clone(), job.clone());
             async move { judge_one(&runtime, &job, &eval, slot).await }
         }
@@ -154,7 +129,7 @@ pub async fn judge(runtime: Arc<Runtime>, job: JudgeJob, clock: &RunClock) -> an
         options,
         worker_job,
         runtime.progress.clone(),
-        |eval: &ManifestEvalIn| eval.eval_id.as_str(),
+        |eval: &ManifestEval| eval.eval_id.as_str(),
     )
     .await;
     let errored: Vec<&str> = results
@@ -188,7 +163,7 @@ pub async fn judge(runtime: Arc<Runtime>, job: JudgeJob, clock: &RunClock) -> an
 }
 
 /// The manifest's evals that this run grades.
-fn select(job: &JudgeJob) -> anyhow::Result<Vec<ManifestEvalIn>> {
+fn select(job: &JudgeJob) -> anyhow::Result<Vec<ManifestEval>> {
     let evals = job.manifest.evals.iter().cloned();
     if let Some(file) = &job.selection.requirements_file {
         let folder = file
@@ -214,7 +189,7 @@ fn select(job: &JudgeJob) -> anyhow::Result<Vec<ManifestEvalIn>> {
 }
 
 /// `<output>/evals/<parent of generatedPath>/<evalId>.json`.
-fn result_path(output: &Path, eval: &ManifestEvalIn) -> PathBuf {
+fn result_path(output: &Path, eval: &ManifestEval) -> PathBuf {
     let parent = Path::new(&eval.generated_path)
         .parent()
         .unwrap_or(Path::new(""));
@@ -227,7 +202,7 @@ fn result_path(output: &Path, eval: &ManifestEvalIn) -> PathBuf {
 async fn judge_one(
     runtime: &Runtime,
     job: &JudgeJob,
-    eval: &ManifestEvalIn,
+    eval: &ManifestEval,
     slot: Slot,
 ) -> anyhow::Result<()> {
     let requirements_path = job
@@ -286,7 +261,7 @@ async fn judge_one(
 /// rows of the result already on disk.
 fn merge_rows(
     job: &JudgeJob,
-    eval: &ManifestEvalIn,
+    eval: &ManifestEval,
     requirements: &[evals_pipeline::Requirement],
     fresh: Vec<evals_pipeline::judge::JudgeRow>,
 ) -> anyhow::Result<Vec<evals_pipeline::judge::JudgeRow>> {
@@ -315,7 +290,7 @@ fn merge_rows(
 }
 
 /// The files the solver generated for `eval`, read from the input folder.
-fn generated_files(input: &Path, eval: &ManifestEvalIn) -> anyhow::Result<Vec<PromptFile>> {
+fn generated_files(input: &Path, eval: &ManifestEval) -> anyhow::Result<Vec<PromptFile>> {
     let folder = input.join(sanitize_path(&eval.generated_path).unwrap_or_default());
     eval.output_files
         .iter()
@@ -338,7 +313,7 @@ fn generated_files(input: &Path, eval: &ManifestEvalIn) -> anyhow::Result<Vec<Pr
 fn write_result(
     runtime: &Runtime,
     job: &JudgeJob,
-    eval: &ManifestEvalIn,
+    eval: &ManifestEval,
     graded: &[GradedRequirement],
     score: Score,
     snapshot: &Value,
@@ -365,7 +340,7 @@ fn write_result(
 
 fn write_debug(
     job: &JudgeJob,
-    eval: &ManifestEvalIn,
+    eval: &ManifestEval,
     prompt: &str,
     raw: Option<&Value>,
 ) -> anyhow::Result<()> {

@@ -10,8 +10,8 @@ use evals_pipeline::EvalDir;
 use evals_pipeline::files::{
     input_files, read_files, relative_files, write_files, write_json_atomic,
 };
+use evals_pipeline::manifest::{Manifest, ManifestEval};
 use evals_pipeline::prompt::{DEFAULT_SOLVER_SYSTEM, SolverOutput, solver_prompt, solver_schema};
-use serde::Serialize;
 use serde_json::json;
 
 use crate::call::{CallSpec, Runtime, call};
@@ -22,32 +22,6 @@ use crate::settings::ModelRef;
 
 /// The session snapshot's name beside the generated files.
 pub const SOLVER_SNAPSHOT: &str = "opencode-session.solver.json";
-
-/// One successful eval in `manifest.json`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ManifestEval {
-    eval_id: String,
-    eval_path: String,
-    output_files: Vec<String>,
-    generated_path: String,
-    solver_session_artifact_path: String,
-}
-
-/// `manifest.json`, exactly the fields readers rely on.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Manifest {
-    run_id: String,
-    started_at: String,
-    finished_at: String,
-    solver_model: String,
-    pattern: String,
-    eval_count: usize,
-    evals_processed: usize,
-    evals_errored: usize,
-    evals: Vec<ManifestEval>,
-}
 
 /// Where a run's times come from.
 pub struct RunClock {

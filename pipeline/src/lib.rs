@@ -17,6 +17,7 @@
 pub mod discover;
 pub mod files;
 pub mod judge;
+pub mod manifest;
 pub mod prompt;
 mod requirements;
 
