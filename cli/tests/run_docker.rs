@@ -775,3 +775,44 @@ fn one_requirement_can_be_judged_again_and_the_summary_is_rebuilt() {
     );
     assert_nothing_left(&tmp, None);
 }
+
+#[test]
+fn a_permission_request_from_a_live_server_is_refused_at_once() {
+    let Some(_slot) = docker_ready() else { return };
+    let (_dir, repo, tmp) = workdir();
+    // An agent-level rule in the user's configuration outranks the runner's overlay, so this
+    // makes the bash tool ask, as a user's file could.
+    let ask = r#"{"agent": {"build": {"permission": {"bash": "ask"}}}}"#;
+    std::fs::write(repo.join("ask.json"), ask).unwrap();
+    let output = run(
+        &repo,
+        &tmp,
+        &[
+            "run",
+            "--model",
+            "mock/tool-then-answer",
+            "--opencode-config",
+            "ask.json",
+            "--agent-logs",
+            "--pattern",
+            "evals/strings/*",
+            "--output",
+            "out",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("[agent] permission asked: bash echo hello > tool-output.txt"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("[agent] runner refused permission `bash`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("[agent] tool bash error: The user rejected permission"),
+        "{stderr}"
+    );
+    assert_nothing_left(&tmp, None);
+}
