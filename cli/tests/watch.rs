@@ -45,8 +45,9 @@ async fn stand_in(recorded: Arc<Mutex<Vec<String>>>) -> String {
     format!("http://{address}")
 }
 
-#[tokio::test]
-async fn a_permission_request_is_refused_at_once_and_logged() {
+/// Watches the stand-in's replayed stream until the refusal is sent and logged, returning the
+/// requests the stand-in received and the lines the watch wrote.
+async fn replay(log: Option<AgentLog>) -> (Vec<String>, Vec<String>) {
     let recorded = Arc::new(Mutex::new(Vec::new()));
     let base = stand_in(recorded.clone()).await;
     let lines = Arc::new(Mutex::new(Vec::new()));
@@ -54,22 +55,24 @@ async fn a_permission_request_is_refused_at_once_and_logged() {
         let lines = lines.clone();
         Arc::new(move |line: &str| lines.lock().unwrap().push(line.to_owned()))
     };
-    let log = AgentLog::new("[agent] ", Some(SESSION));
-    let watch = Watch::start(
-        Client::new(&base, "pw").unwrap(),
-        Some(log),
-        sink,
-        "[runner]".into(),
-    );
-
+    let client = Client::new(&base, "pw").unwrap();
+    let watch = Watch::start(client, log, sink, "[runner]".into());
+    let refused = |lines: &[String]| lines.iter().any(|line| line.contains("refused"));
     for _ in 0..100 {
-        if !recorded.lock().unwrap().is_empty() {
+        if !recorded.lock().unwrap().is_empty() && refused(&lines.lock().unwrap()) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     watch.finish();
     let recorded = recorded.lock().unwrap().clone();
+    let lines = lines.lock().unwrap().clone();
+    (recorded, lines)
+}
+
+#[tokio::test]
+async fn a_permission_request_is_refused_at_once_and_logged() {
+    let (recorded, lines) = replay(Some(AgentLog::new("[agent] ", Some(SESSION)))).await;
     assert_eq!(recorded.len(), 1, "{recorded:?}");
     assert!(
         recorded[0].starts_with(&format!("POST /permission/{REQUEST}/reply HTTP/1.1")),
@@ -78,44 +81,21 @@ async fn a_permission_request_is_refused_at_once_and_logged() {
     let json = &recorded[0][recorded[0].find('{').unwrap()..];
     let body: serde_json::Value = serde_json::from_str(json).unwrap();
     assert_eq!(body["reply"], "reject");
-    let lines = lines.lock().unwrap().clone();
+    let logged = |text: &str| lines.iter().any(|line| line.contains(text));
     assert!(
-        lines
-            .iter()
-            .any(|line| line.contains("permission asked: external_directory /tmp/*")),
+        logged("permission asked: external_directory /tmp/*"),
         "{lines:#?}"
     );
     assert!(
-        lines
-            .iter()
-            .any(|line| line.contains("runner refused permission `external_directory` (/tmp/*)")),
+        logged("runner refused permission `external_directory` (/tmp/*)"),
         "{lines:#?}"
     );
 }
 
 #[tokio::test]
 async fn a_refusal_is_reported_even_without_agent_logs() {
-    let recorded = Arc::new(Mutex::new(Vec::new()));
-    let base = stand_in(recorded.clone()).await;
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = {
-        let lines = lines.clone();
-        Arc::new(move |line: &str| lines.lock().unwrap().push(line.to_owned()))
-    };
-    let watch = Watch::start(
-        Client::new(&base, "pw").unwrap(),
-        None,
-        sink,
-        "[runner]".into(),
-    );
-    for _ in 0..100 {
-        if !lines.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    watch.finish();
-    let lines = lines.lock().unwrap().clone();
+    let (recorded, lines) = replay(None).await;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert!(
         lines[0].starts_with(
