@@ -110,14 +110,21 @@ fn eval_folder(path: &Path) -> Option<PathBuf> {
         .flatten()
 }
 
+/// `path` relative to `base` when it lies under it, as a POSIX path: how output files name
+/// the files they point at.
+pub fn relative_posix(path: &Path, base: &Path) -> String {
+    posix(path.strip_prefix(base).unwrap_or(path))
+}
+
 /// `path` with `/` separators and without `.` segments.
 pub fn posix(path: &Path) -> String {
     let parts: Vec<_> = path
         .components()
-        .filter(|component| !matches!(component, Component::CurDir))
+        .filter(|component| matches!(component, Component::Normal(_) | Component::ParentDir))
         .map(|component| component.as_os_str().to_string_lossy())
         .collect();
-    parts.join("/")
+    let root = if path.has_root() { "/" } else { "" };
+    format!("{root}{}", parts.join("/"))
 }
 
 #[cfg(test)]
@@ -164,6 +171,18 @@ mod tests {
         let root = tree(&["evals/a/01-x"]);
         let evals = discover(root.path(), "evals/**/requirements.yaml").unwrap();
         assert_eq!(evals[0].path, Path::new("evals/a/01-x"));
+    }
+
+    #[test]
+    fn output_paths_are_relative_to_their_base_when_under_it() {
+        assert_eq!(
+            relative_posix(Path::new("/r/out/a/b.json"), Path::new("/r")),
+            "out/a/b.json"
+        );
+        assert_eq!(
+            relative_posix(Path::new("/elsewhere/x"), Path::new("/r")),
+            "/elsewhere/x"
+        );
     }
 
     #[test]
