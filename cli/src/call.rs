@@ -229,25 +229,10 @@ async fn in_container<T>(
         runtime.lines.clone(),
         prefix(spec, "runner"),
     );
-    let trace = settings.logging.verbose.then(|| {
-        let info = CallInfo {
-            label: spec.label.into(),
-            eval_id: spec.eval_id.clone(),
-            worker: spec.worker.0,
-            workers: spec.worker.1,
-            model: settings.model.to_string(),
-            port: running.port(),
-            phase_timeout: settings.timeout,
-            workspace: workspace.to_path_buf(),
-            prompt_bytes: spec.prompt.len(),
-        };
-        let lines = runtime.lines.clone();
-        CallTrace::start(
-            &info,
-            Arc::new(move |line: &str| lines(line)),
-            watch.probe(),
-        )
-    });
+    let trace = settings
+        .logging
+        .verbose
+        .then(|| start_trace(runtime, spec, workspace, running.port(), &watch));
     let turn = Turn {
         runtime,
         client: &client,
@@ -263,6 +248,34 @@ async fn in_container<T>(
     }
     watch.finish();
     outcome
+}
+
+/// The call's `--verbose` trace, its heartbeat fed by the event watch.
+fn start_trace(
+    runtime: &Runtime,
+    spec: &CallSpec,
+    workspace: &Path,
+    port: u16,
+    watch: &Watch,
+) -> CallTrace {
+    let settings = &runtime.settings;
+    let info = CallInfo {
+        label: spec.label.into(),
+        eval_id: spec.eval_id.clone(),
+        worker: spec.worker.0,
+        workers: spec.worker.1,
+        model: settings.model.to_string(),
+        port,
+        phase_timeout: settings.timeout,
+        workspace: workspace.to_path_buf(),
+        prompt_bytes: spec.prompt.len(),
+    };
+    let lines = runtime.lines.clone();
+    CallTrace::start(
+        &info,
+        Arc::new(move |line: &str| lines(line)),
+        watch.probe(),
+    )
 }
 
 /// With `--verbose`, a trace line timing one container step, so the cost of Docker is visible
@@ -514,9 +527,4 @@ pub fn random_hex(bytes: usize) -> anyhow::Result<String> {
     let mut buffer = vec![0u8; bytes];
     getrandom::fill(&mut buffer)?;
     Ok(buffer.iter().map(|byte| format!("{byte:02x}")).collect())
-}
-
-/// The path of `path` relative to `base` when it lies under it.
-pub fn relative_to<'a>(path: &'a Path, base: &Path) -> &'a Path {
-    path.strip_prefix(base).unwrap_or(path)
 }

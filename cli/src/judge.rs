@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use evals_pipeline::Requirements;
-use evals_pipeline::discover::posix;
+use evals_pipeline::discover::relative_posix;
 use evals_pipeline::files::{sanitize_name, sanitize_path, write_json_atomic};
 use evals_pipeline::judge::{
     GradedRequirement, JUDGE_SYSTEM, JudgeOutput, Score, grade, judge_prompt, judge_schema, round4,
@@ -17,7 +17,7 @@ use evals_pipeline::prompt::PromptFile;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::call::{CallSpec, Runtime, call, relative_to};
+use crate::call::{CallSpec, Runtime, call};
 use crate::error::{EXIT_EVALS_ERRORED, EXIT_OK, UserError};
 use crate::pool::{self, PoolOptions, Slot};
 use crate::progress;
@@ -168,7 +168,7 @@ fn select(job: &JudgeJob) -> anyhow::Result<Vec<ManifestEval>> {
     if let Some(file) = &job.selection.requirements_file {
         let folder = file
             .parent()
-            .map(|dir| posix(relative_to(dir, &job.cwd)))
+            .map(|dir| relative_posix(dir, &job.cwd))
             .unwrap_or_default();
         let chosen: Vec<_> = evals.filter(|eval| eval.eval_path == folder).collect();
         if chosen.is_empty() {
@@ -332,7 +332,7 @@ fn write_result(
         llm_judge_requirements: graded.to_vec(),
         score,
         output_files: eval.output_files.clone(),
-        judge_session_artifact_path: posix(relative_to(&snapshot_path, &job.output)),
+        judge_session_artifact_path: relative_posix(&snapshot_path, &job.output),
     };
     write_json_atomic(&path, &result)?;
     Ok(())
@@ -379,7 +379,7 @@ fn summarize(
         judge_model: runtime.settings.model.to_string(),
         solver_model: job.manifest.solver_model.clone(),
         pattern: job.manifest.pattern.clone(),
-        input_generated_artifacts: posix(relative_to(&job.input, &job.cwd)),
+        input_generated_artifacts: relative_posix(&job.input, &job.cwd),
         eval_count: job.manifest.evals.len(),
         evals_processed: results.len() + errored.len(),
         evals_errored: errored.len(),

@@ -124,9 +124,6 @@ impl Logging {
     }
 }
 
-/// Docker networking of the run's containers.
-pub type NetworkMode = NetworkArg;
-
 /// Everything `run` and `judge` share, checked.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -147,7 +144,7 @@ pub struct Settings {
     /// Logging of the runner and the server.
     pub logging: Logging,
     /// Bridge or host networking.
-    pub network: NetworkMode,
+    pub network: NetworkArg,
     /// Where session directories are made.
     pub temp_root: PathBuf,
     /// The validated `--host-tmpdir`, when given.
@@ -218,7 +215,7 @@ impl Settings {
 }
 
 /// `--network`, or its default for the model.
-fn network(model: &ModelRef, flag: Option<NetworkArg>) -> Result<NetworkMode, UserError> {
+fn network(model: &ModelRef, flag: Option<NetworkArg>) -> Result<NetworkArg, UserError> {
     let is_mock = matches!(model, ModelRef::Mock { .. });
     match flag {
         Some(NetworkArg::Bridge) if is_mock => Err(UserError::new(

@@ -164,10 +164,7 @@ async fn solve_one(
         eval_path: eval.eval_path(),
         output_files,
         generated_path: eval.generated_path(),
-        solver_session_artifact_path: evals_pipeline::discover::posix(crate::call::relative_to(
-            &snapshot_path,
-            cwd,
-        )),
+        solver_session_artifact_path: evals_pipeline::discover::relative_posix(&snapshot_path, cwd),
     })
 }
 
@@ -189,9 +186,7 @@ fn finished_entry(eval: &EvalDir, cwd: &Path, output: &Path) -> Option<ManifestE
         eval_path: eval.eval_path(),
         output_files,
         generated_path: eval.generated_path(),
-        solver_session_artifact_path: evals_pipeline::discover::posix(crate::call::relative_to(
-            &snapshot, cwd,
-        )),
+        solver_session_artifact_path: evals_pipeline::discover::relative_posix(&snapshot, cwd),
     })
 }
 

@@ -3,25 +3,9 @@
 
 use evals_sse_logs::decoder::{Decoder, Frame};
 
-const FIXTURES: [&str; 9] = [
-    "01-basic",
-    "03-structured",
-    "04-error-http400",
-    "05-error-malformed",
-    "07-error-http500-exhausted",
-    "08-abort",
-    "13-permission-ask",
-    "16-write-tool",
-    "19-grep-tool",
-];
+mod common;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/tests/fixtures/{name}.events.sse",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
-}
+use common::{FIXTURES, fixture};
 
 /// The frames of `chunks`, fed in order to one decoder.
 fn frames<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Vec<Frame> {

@@ -7,24 +7,12 @@ use evals_sse_logs::decoder::Decoder;
 use evals_sse_logs::event::Event;
 use evals_sse_logs::render::{AgentLog, agent_prefix};
 
-const FIXTURES: [&str; 9] = [
-    "01-basic",
-    "03-structured",
-    "04-error-http400",
-    "05-error-malformed",
-    "07-error-http500-exhausted",
-    "08-abort",
-    "13-permission-ask",
-    "16-write-tool",
-    "19-grep-tool",
-];
+mod common;
+
+use common::{FIXTURES, fixture};
 
 fn events(name: &str) -> Vec<Event> {
-    let path = format!(
-        "{}/tests/fixtures/{name}.events.sse",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let bytes = std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}"));
+    let bytes = fixture(name);
     let mut decoder = Decoder::default();
     let frames: Vec<_> = decoder.feed(&bytes).map(Result::unwrap).collect();
     frames
